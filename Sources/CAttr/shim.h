@@ -1,0 +1,3 @@
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <attr/libattr.h>

@@ -1,0 +1,3 @@
+#include <selinux/selinux.h>
+#include <selinux/context.h>
+#include <selinux/label.h>

@@ -1,0 +1,68 @@
+import GraphDriver
+import SystemPackage
+
+/// How whiteouts (deleted paths) are written in a layer directory.
+public enum WhiteoutFormat: Sendable, Hashable {
+    /// Overlayfs: a deleted name is a character device 0/0, an opaque directory carries
+    /// `trusted.overlay.opaque=y`.
+    case overlay
+    /// AUFS/OCI: whiteouts stay files named `.wh.NAME` and `.wh..wh..opq`.
+    case aufs
+}
+
+/// What `LayerApplier` does with a tar stream.
+public struct ApplyOptions: Sendable {
+    /// Container IDs in the stream become host IDs through this mapping.
+    public var idMappings: IDMappings
+    /// How whiteouts in the stream are written to disk.
+    public var whiteoutFormat: WhiteoutFormat
+    /// Keep going (owner left as the applier's) when `chown` fails with EPERM or EINVAL.
+    public var ignoreChownErrors: Bool
+    /// When set, every file is written with these permissions (directories get them with the
+    /// search bits they need) and its real owner, mode and type are kept in the
+    /// `user.containers.override_stat` xattr as `uid:gid:mode:type`.
+    public var forceMask: FilePermissions?
+    /// How many threads write file contents while the stream is read (1: write inline).
+    public var writerThreads: Int
+
+    public init(
+        idMappings: IDMappings = .identity, whiteoutFormat: WhiteoutFormat = .overlay,
+        ignoreChownErrors: Bool = false, forceMask: FilePermissions? = nil, writerThreads: Int = 2
+    ) {
+        self.idMappings = idMappings
+        self.whiteoutFormat = whiteoutFormat
+        self.ignoreChownErrors = ignoreChownErrors
+        self.forceMask = forceMask
+        self.writerThreads = writerThreads
+    }
+}
+
+/// What applying a stream did.
+public struct ApplyResult: Sendable, Hashable {
+    /// The bytes of file content written (the size containers/storage reports for a layer).
+    public var size: Int64
+    /// The number of entries read from the stream.
+    public var entries: Int
+}
+
+/// The compression of a tar stream, detected from its first bytes.
+public enum StreamCompression: Sendable, Hashable {
+    case none, gzip, zstd
+}
+
+/// What `LayerExporter` writes.
+public struct ExportOptions: Sendable {
+    /// Host IDs on disk become container IDs in the stream through this mapping.
+    public var idMappings: IDMappings
+    /// How whiteouts are found on disk.
+    public var whiteoutFormat: WhiteoutFormat
+    /// The compression of the output stream.
+    public var compression: StreamCompression
+
+    public init(idMappings: IDMappings = .identity, whiteoutFormat: WhiteoutFormat = .overlay,
+                compression: StreamCompression = .none) {
+        self.idMappings = idMappings
+        self.whiteoutFormat = whiteoutFormat
+        self.compression = compression
+    }
+}
