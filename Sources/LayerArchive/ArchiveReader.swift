@@ -32,10 +32,8 @@ final class ArchiveReader {
         archive_read_support_filter_zstd(a)
         archive_read_support_filter_none(a)
         if archive_read_open_fd(a, input.rawValue, blockSize) != ARCHIVE_OK {
-            let error = failure("open the stream")
-            archive_read_free(a)
-            archive_entry_free(e)
-            throw error
+            // Every stored property is set, so deinit frees the handles.
+            throw failure("open the stream")
         }
     }
 

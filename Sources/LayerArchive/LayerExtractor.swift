@@ -120,6 +120,15 @@ final class LayerExtractor {
             try call(entry) { () throws(Errno) in try parent.makeSymbolicLink(at: nameFilePath, target: target) }
             try metadata(for: entry, path: path).apply(at: nameFilePath, in: parent, isSymlink: true)
         case .characterDevice, .blockDevice, .fifo:
+            if options.forceMask != nil {
+                // Under force_mask the store is meant for a host that cannot make device nodes
+                // (and user.* xattrs cannot be set on them): an empty file stands in, and its
+                // override_stat says what it is.
+                let fd = try open(nameFilePath, in: parent, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600, entry: entry)
+                defer { fd.closeQuietly() }
+                try metadata(for: entry, path: path).apply(to: fd, setTimes: true)
+                return
+            }
             let device = makeDeviceNumber(major: entry.deviceMajor, minor: entry.deviceMinor)
             try call(entry) { () throws(Errno) in
                 try parent.makeNode(at: nameFilePath, kind: entry.kind, permissions: .init(rawValue: 0o600), device: device)
