@@ -35,7 +35,7 @@ extension OverlayDriver {
     static let reservedNames: Set<String> = [ShortLinks.directoryName, "staging"]
 
     func createLayer(_ id: LayerID, parent: LayerID?, options: CreateOptions, readWrite: Bool,
-                     template: LayerLocation?) throws(StorageError) {
+                     template: LayerLocation?, additionalLayer: FilePath? = nil) throws(StorageError) {
         let operation = "create layer \(id)"
         guard !Self.reservedNames.contains(id.rawValue) else {
             throw StorageError(.invalidArgument, operation, reason: "'\(id)' is a name the driver uses for itself")
@@ -86,9 +86,15 @@ extension OverlayDriver {
                 try cwd.makeDirectory(at: staging, permissions: .init(rawValue: 0o700))
                 let dir = try FileDescriptor.openDirectory(staging)
                 defer { dir.closeQuietly() }
-                try dir.makeDirectory(at: "diff", permissions: diffMode)
-                try dir.changeMode(at: "diff", permissions: diffMode)  // past the umask
-                try dir.changeOwner(at: "diff", user: UserID(rawValue: diffOwner.0), group: GroupID(rawValue: diffOwner.1))
+                if let additionalLayer {
+                    // The store's files are the layer's own; the layer is only mounted read-only.
+                    try dir.makeSymbolicLink(at: "diff", target: additionalLayer.appending("diff").string)
+                    try dir.writeText(additionalLayer.string, at: FilePath(Self.additionalLayerFile))
+                } else {
+                    try dir.makeDirectory(at: "diff", permissions: diffMode)
+                    try dir.changeMode(at: "diff", permissions: diffMode)  // past the umask
+                    try dir.changeOwner(at: "diff", user: UserID(rawValue: diffOwner.0), group: GroupID(rawValue: diffOwner.1))
+                }
                 try dir.makeDirectory(at: "work", permissions: .init(rawValue: 0o700))
                 try dir.makeDirectory(at: "merged", permissions: .init(rawValue: 0o700))
                 try dir.writeText(short, at: "link")

@@ -78,7 +78,7 @@ extension OverlayDriver {
     func mountData(for layer: LayerLocation, options: MountOptions) throws(StorageError) -> OverlayMountData {
         let operation = "mount layer \(layer.id)"
         var lowers = try lowerDirectories(of: layer).map(\.string)
-        let readOnly = options.readOnly || layer.readOnly
+        let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
         var data: OverlayMountData
         if readOnly {
             lowers.insert(layer.diff.string, at: 0)
