@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "StrataSystem", targets: ["StrataSystem"]),
         .library(name: "GraphDriver", targets: ["GraphDriver"]),
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
+        .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
@@ -50,6 +51,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
+            name: "ProjectQuota",
+            dependencies: [
+                "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "Overlay",
             dependencies: [
                 "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
@@ -59,7 +66,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -96,6 +103,10 @@ let package = Package(
         .testTarget(
             name: "OverlayTests",
             dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "ProjectQuotaTests",
+            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "StrataCLITests",

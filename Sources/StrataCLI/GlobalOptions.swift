@@ -2,6 +2,8 @@ import ArgumentParser
 import GraphDriver
 import Logging
 import Overlay
+import ProjectQuota
+import StrataSystem
 import SystemPackage
 
 /// The options every `strata` command takes: where the store is and how the driver is set up.
@@ -44,7 +46,24 @@ public struct GlobalOptions: ParsableArguments, Sendable {
         logger.logLevel = logLevel
         let home = FilePath(settings.root).appending("overlay")
         let runHome = FilePath(settings.runRoot).appending("overlay")
-        return try OverlayDriver(home: absolute(home), runHome: absolute(runHome), options: driverOptions, logger: logger)
+        let homePath = absolute(home)
+        try makeHome(homePath)
+        return try OverlayDriver(home: homePath, runHome: absolute(runHome), options: driverOptions,
+                                 quota: ProjectQuotaControl.forHome(homePath), logger: logger)
+    }
+
+    /// Makes the home (and its parents) so the quota controller can look at its filesystem.
+    private func makeHome(_ path: FilePath) throws(StorageError) {
+        var prefix = FilePath("/")
+        for component in path.components {
+            prefix.append(component)
+            do throws(Errno) {
+                try FileDescriptor.currentWorkingDirectory.makeDirectory(at: prefix, permissions: .init(rawValue: 0o700))
+            } catch .fileExists {
+            } catch {
+                throw StorageError("create home", path: prefix.string, errno: error)
+            }
+        }
     }
 
     private func absolute(_ path: FilePath) -> FilePath {
