@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "GraphDriver", targets: ["GraphDriver"]),
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
         .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
+        .library(name: "MountLabel", targets: ["MountLabel"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
@@ -57,6 +58,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
+            name: "MountLabel",
+            dependencies: [
+                "GraphDriver", "StrataSystem", "CSELinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "Overlay",
             dependencies: [
                 "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
@@ -66,7 +73,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "StrataSystem",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -107,6 +114,10 @@ let package = Package(
         .testTarget(
             name: "ProjectQuotaTests",
             dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "MountLabelTests",
+            dependencies: ["MountLabel", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "StrataCLITests",

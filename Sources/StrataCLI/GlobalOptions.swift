@@ -3,6 +3,7 @@ import GraphDriver
 import Logging
 import Overlay
 import ProjectQuota
+import MountLabel
 import StrataSystem
 import SystemPackage
 
@@ -49,7 +50,7 @@ public struct GlobalOptions: ParsableArguments, Sendable {
         let homePath = absolute(home)
         try makeHome(homePath)
         return try OverlayDriver(home: homePath, runHome: absolute(runHome), options: driverOptions,
-                                 quota: ProjectQuotaControl.forHome(homePath), logger: logger)
+                                 quota: ProjectQuotaControl.forHome(homePath), labeler: SELinuxLabeler(), logger: logger)
     }
 
     /// Makes the home (and its parents) so the quota controller can look at its filesystem.

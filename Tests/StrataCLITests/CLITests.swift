@@ -125,6 +125,25 @@ struct CLITests {
         #expect(try strata(store, ["remove", "app"]).status == 0, "removing a missing layer succeeds")
     }
 
+    @Test("with SELinux off, a mount label reaches no mount", .disabled(if: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), "SELinux is on here"))
+    func labelWithSELinuxOff() throws {
+        let store = Store()
+        #expect(try strata(store, ["create-layer", "base"]).status == 0)
+        #expect(try strata(store, ["create-layer", "app", "--parent", "base", "--rw"]).status == 0)
+        let mounted = try strata(store, ["mount", "app", "--label", "system_u:object_r:container_file_t:s0:c1,c2"])
+        #expect(mounted.status == 0, "\(mounted.stderr)")
+        let merged = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let entry = try #require(Mounts.mountTable().first { $0.mountPoint == merged })
+        #expect(entry.fileSystemType == "overlay")
+        #expect(!entry.superOptions.contains("context="))
+        #expect(try strata(store, ["unmount", "app"]).status == 0)
+        // A malformed label is refused before any mount is tried.
+        let bad = try strata(store, ["mount", "app", "--label", "not-a-context"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("parse SELinux context"))
+        #expect(!Mounts.isMountPoint(FilePath(merged)))
+    }
+
     @Test("errors are one line on stderr with a non-zero status")
     func errors() throws {
         let store = Store()
