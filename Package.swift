@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
         .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
         .library(name: "MountLabel", targets: ["MountLabel"]),
+        .library(name: "OCIImage", targets: ["OCIImage"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C shims and system libraries
@@ -71,9 +73,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "OCIImage",
+            dependencies: [
+                "GraphDriver", "LayerArchive", "StrataSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "StrataSystem",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -118,6 +127,11 @@ let package = Package(
         .testTarget(
             name: "MountLabelTests",
             dependencies: ["MountLabel", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "OCIImageTests",
+            dependencies: ["OCIImage", "Overlay", "GraphDriver", "StrataSystem",
+                           .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "StrataCLITests",
