@@ -11,8 +11,10 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 KERNEL_TIER_BUILD_DIR ?= .build
 KERNEL_TIER_BUNDLE ?= $(KERNEL_TIER_BUILD_DIR)/debug/StrataPackageTests.xctest
-# Test IDs start with the test target's name; add a target here when it gains kernel-tier tests.
-KERNEL_TIER_FILTERS ?= ^KernelTierTests\. ^ProjectQuotaTests\. ^MountLabelTests\.
+# Regular expressions over test IDs, which start with the test target's name: the quota and SELinux
+# test targets, and any suite with "KernelTier" in its name (e.g. OverlayTests.OverlayKernelTierTests).
+# Keep in step with defaultFilters in Plugins/KernelTest/KernelTest.swift.
+KERNEL_TIER_FILTERS ?= KernelTier ^ProjectQuotaTests\. ^MountLabelTests\.
 KERNEL_TIER_RUN_FLAGS ?=
 # What the guest needs on this machine (it sees this machine's root read-only): the UML kernel
 # and its modules, XFS tools, the SELinux policy compiler, insmod, jq for the runner's counting.

@@ -12,9 +12,11 @@ import PackagePlugin
 /// installs them).
 @main
 struct KernelTest: CommandPlugin {
-    /// The suites of the kernel tier, as Swift Testing `--filter` patterns (test IDs start with
-    /// the test target's module name). Extend this list when a test target gains kernel-tier tests.
-    static let defaultFilters = ["^KernelTierTests\\.", "^ProjectQuotaTests\\.", "^MountLabelTests\\."]
+    /// The suites of the kernel tier, as Swift Testing `--filter` patterns (regular expressions
+    /// over test IDs, which start with the test target's name): the quota and SELinux test targets,
+    /// and any suite with `KernelTier` in its name (so another target can put its kernel-tier tests
+    /// in, say, `OverlayKernelTierTests`). Keep in step with KERNEL_TIER_FILTERS in mk/kernel-tier.mk.
+    static let defaultFilters = ["KernelTier", "^ProjectQuotaTests\\.", "^MountLabelTests\\."]
 
     func performCommand(context: PluginContext, arguments: [String]) async throws {
         var extractor = ArgumentExtractor(arguments)

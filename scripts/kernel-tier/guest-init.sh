@@ -32,7 +32,8 @@ if [ "$stage" = 1 ]; then
     mount -t proc proc /proc || exit 1
     mount -t sysfs sysfs /sys
     mount -t tmpfs -o mode=0755,size=64m tmpfs /run || die "tmpfs on /run"
-    insmod "$(cat "$WORK/overlay-module")" || die "cannot load overlay.ko"
+    MODULES=$(cat "$WORK/modules")
+    insmod "$MODULES/kernel/fs/overlayfs/overlay.ko" || die "cannot load overlay.ko"
     mkdir -p /run/rw/upper /run/rw/work /run/root
     mount -t overlay -o lowerdir=/,upperdir=/run/rw/upper,workdir=/run/rw/work overlay /run/root \
         || die "cannot put an overlay over /"
@@ -51,6 +52,12 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t devpts devpts /dev/pts 2>/dev/null
 echo 1 > /proc/sys/kernel/sysrq
+
+# Modules tests may want: loop devices, and quota v2 (ext4 quotas).
+MODULES=$(cat "$WORK/modules")
+for m in drivers/block/loop fs/quota/quota_tree fs/quota/quota_v2; do
+    insmod "$MODULES/kernel/$m.ko" 2>/dev/null || say "warning: cannot load $m.ko"
+done
 
 # SELinux: the kernel booted with it; load the test policy and stay permissive.
 if [ -f "$WORK/selinux.policy" ]; then
