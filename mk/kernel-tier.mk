@@ -22,7 +22,10 @@ KERNEL_TIER_PACKAGES ?= user-mode-linux xfsprogs secilc selinux-utils policycore
 
 .PHONY: kernel-test kernel-tier-deps kernel-tier-build kernel-tier-run
 
-kernel-test: kernel-tier-deps kernel-tier-build kernel-tier-run
+# A chain, so that `make -j` still installs, then builds, then runs.
+kernel-test: kernel-tier-run
+kernel-tier-run: kernel-tier-build
+kernel-tier-build: kernel-tier-deps
 
 # dpkg-query keeps this fast when everything is installed; apt-get runs only for what is missing.
 kernel-tier-deps:
