@@ -141,6 +141,25 @@ let package = Package(
             name: "LayerArchiveTests",
             dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
+
+        // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
+        // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
+        .target(
+            name: "TestTiers",
+            dependencies: ["CAttr"],
+            path: "Tests/TestTiers"),
+        .testTarget(
+            name: "KernelTierTests",
+            dependencies: ["TestTiers"]),
+        .plugin(
+            name: "KernelTest",
+            capability: .command(
+                intent: .custom(
+                    verb: "kernel-test",
+                    description: "Build the tests and run the kernel tier (XFS quota, SELinux) in a user-mode-linux guest"),
+                // None: SwiftPM builds the tests; the runner works under /var/tmp, not in the package.
+                // (.writeToPackageDirectory would make every run ask or need a flag.)
+                permissions: [])),
     ],
     swiftLanguageModes: [.v6]
 )
