@@ -122,11 +122,11 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "ProjectQuotaTests",
-            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem",
+            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem", "TestTiers",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "MountLabelTests",
-            dependencies: ["MountLabel", "GraphDriver", "StrataSystem",
+            dependencies: ["MountLabel", "GraphDriver", "StrataSystem", "TestTiers",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "OCIImageTests",

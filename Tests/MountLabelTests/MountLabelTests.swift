@@ -3,16 +3,15 @@ import GraphDriver
 import MountLabel
 import StrataSystem
 import SystemPackage
+import TestTiers
 import Testing
 
 enum SELinuxHost {
     /// SELinux is on and a policy is loaded: true in the kernel test tier's guest, false here.
-    static let enabled = SELinux.isEnabled
-    static let reason: Comment = "needs SELinux enabled with a policy loaded (this kernel has none); runs in the kernel test tier"
+    static let enabled = MountLabel.SELinux.isEnabled
 
-    /// A context that exists in Debian's reference policy and in the tier's small policy.
-    static let label = try! SELinuxContext(ProcessInfo.processInfo.environment["STRATA_SELINUX_LABEL"]
-        ?? "system_u:object_r:tmp_t:s0")
+    /// A context that the kernel tier's policy defines (as container hosts' policies do).
+    static let label = try! SELinuxContext("system_u:object_r:container_file_t:s0")
 }
 
 @Suite("Mount labels (any host)")
@@ -26,12 +25,13 @@ struct MountLabelHostTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try labeler.relabel(FilePath(dir), label: try SELinuxContext("system_u:object_r:container_file_t:s0"), shared: false)
-        #expect(try SELinux.label(of: FilePath(dir)) == nil || SELinuxHost.enabled)
+        #expect(try MountLabel.SELinux.label(of: FilePath(dir)) == nil || SELinuxHost.enabled)
     }
 
-    @Test("this host reports SELinux as it is", .disabled(if: SELinuxHost.enabled, "SELinux is on here"))
-    func hostIsOff() throws {
-        #expect(SELinuxLabeler().isEnabled == false)
+    @Test("the labeler reports SELinux as the kernel has it")
+    func reportsHost() throws {
+        // TestTiers probes the kernel directly (selinuxfs mounted and a policy loaded).
+        #expect(SELinuxLabeler().isEnabled == TestTiers.SELinux.availability.isAvailable)
     }
 
     @Test("malformed contexts are refused before any mount", arguments: ["", "onlyone", "a:b", "u:r:t:s0\" ,upperdir=/x", "u:r:t s0"])
@@ -47,7 +47,7 @@ struct MountLabelHostTests {
     }
 }
 
-@Suite("Mount labels (kernel tier)", .serialized, .enabled(if: SELinuxHost.enabled, SELinuxHost.reason))
+@Suite("Mount labels (kernel tier)", .serialized, .kernelTier(.selinux))
 struct MountLabelKernelTests {
     @Test("files relabeled in a tree show the new label")
     func relabelTree() throws {
@@ -57,7 +57,7 @@ struct MountLabelKernelTests {
         FileManager.default.createFile(atPath: dir + "/a/b/file", contents: Data("x".utf8))
         try SELinuxLabeler().relabel(FilePath(dir + "/a"), label: SELinuxHost.label, shared: false)
         for path in ["/a", "/a/b", "/a/b/file"] {
-            #expect(try SELinux.label(of: FilePath(dir + path)) == SELinuxHost.label)
+            #expect(try MountLabel.SELinux.label(of: FilePath(dir + path)) == SELinuxHost.label)
         }
     }
 

@@ -3,27 +3,15 @@ import GraphDriver
 import ProjectQuota
 import StrataSystem
 import SystemPackage
+import TestTiers
 import Testing
 
-/// A directory on a filesystem mounted with project quotas, if this kernel has one mounted.
-///
-/// This host's kernel has no XFS quota support; the kernel test tier boots a guest that mounts
-/// an XFS image with `prjquota`, where these tests run for real.
+/// Scratch directories on a filesystem that enforces project quotas: the kernel tier's XFS
+/// (this host's kernel has no XFS quota support, so these suites run in the guest).
 enum QuotaHost {
-    static let mountPoint: String? = {
-        if let dir = ProcessInfo.processInfo.environment["STRATA_PRJQUOTA_DIR"] { return dir }
-        return Mounts.mountTable().first {
-            ($0.fileSystemType == "xfs" || $0.fileSystemType == "ext4") && $0.superOptions.contains("prjquota")
-        }?.mountPoint
-    }()
-
-    static let reason: Comment = "needs a filesystem mounted with prjquota (this kernel lacks XFS quota); runs in the kernel test tier"
-
     /// A fresh empty directory on the quota filesystem.
     static func scratch(_ name: String) throws -> String {
-        let path = mountPoint! + "/quota-test-\(name)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try XFSProjectQuota.makeScratchDirectory("quota-\(name)")
     }
 }
 
@@ -63,7 +51,7 @@ struct ProjectQuotaHostTests {
     }
 }
 
-@Suite("Project quotas (kernel tier)", .serialized, .enabled(if: QuotaHost.mountPoint != nil, QuotaHost.reason))
+@Suite("Project quotas (kernel tier)", .serialized, .kernelTier(.xfsProjectQuota))
 struct ProjectQuotaTests {
     @Test("writes under the limit succeed and over it fail with ENOSPC; usage follows the writes")
     func sizeLimit() throws {
