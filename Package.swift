@@ -122,7 +122,7 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "ProjectQuotaTests",
-            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem", "TestTiers",
+            dependencies: ["ProjectQuota", "Overlay", "GraphDriver", "StrataSystem", "TestTiers",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "MountLabelTests",
