@@ -99,6 +99,23 @@ let package = Package(
             ],
             path: "Tests/DriverConformance"),
 
+        // Examples: one small program per module.
+        .executableTarget(
+            name: "OverlayExample",
+            dependencies: ["Overlay", "GraphDriver", "LayerArchive", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/OverlayExample"),
+        .executableTarget(
+            name: "ProjectQuotaExample",
+            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/ProjectQuotaExample"),
+        .executableTarget(
+            name: "MountLabelExample",
+            dependencies: ["MountLabel", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/MountLabelExample"),
+
         // Benchmarks (release builds; not part of the test suite)
         .executableTarget(
             name: "strata-bench",
