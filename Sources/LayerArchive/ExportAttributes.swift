@@ -67,6 +67,17 @@ enum PosixACL {
     static let userTag: UInt16 = 0x02
     static let groupTag: UInt16 = 0x08
 
+    /// Calls `body` with each entry's tag, permission bits (rwx as 4/2/1) and ID.
+    static func forEachEntry(_ value: UnsafeRawBufferPointer, _ body: (_ tag: UInt16, _ permissions: UInt16, _ id: UInt32) -> Void) {
+        var offset = 4
+        while offset + 8 <= value.count {
+            body(UInt16(littleEndian: value.loadUnaligned(fromByteOffset: offset, as: UInt16.self)),
+                 UInt16(littleEndian: value.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self)),
+                 UInt32(littleEndian: value.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)))
+            offset += 8
+        }
+    }
+
     /// Maps the IDs of the named-user and named-group entries from host to container; returns
     /// the first ID that has no container ID (`user` tells which map) when one fails.
     static func mapToContainer(_ value: UnsafeMutableRawBufferPointer, _ mappings: IDMappings) -> (id: UInt32, user: Bool)? {

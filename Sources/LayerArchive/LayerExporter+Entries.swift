@@ -116,6 +116,7 @@ final class ExportSession {
                     throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
                         "its ACL names \(failed.user ? "user" : "group") \(failed.id), which has no ID in the container's mapping")
                 }
+                addAccessControlList(bytes, isDefault: strcmp(attribute, "system.posix_acl_default") == 0)
             case .overrideStat:
                 if let override = OverrideStat(UnsafeRawBufferPointer(bytes)) {
                     uid = override.uid
@@ -250,6 +251,27 @@ final class ExportSession {
             return try parent.extendedAttribute(rawName: attribute, atRawName: name, into: value)
         } catch {
             throw StorageError("export layer: read xattr \(String(cString: attribute))", path: pathDescription, errno: error)
+        }
+    }
+
+    /// Adds the ACL also as libarchive ACL entries, which the PAX writer stores as
+    /// `SCHILY.acl.access`/`SCHILY.acl.default` text: GNU tar extracting with `--acls` restores
+    /// ACLs only from those records, and ignores the `system.posix_acl_*` xattrs.
+    private func addAccessControlList(_ value: UnsafeMutableRawBufferPointer, isDefault: Bool) {
+        let type = isDefault ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS
+        PosixACL.forEachEntry(UnsafeRawBufferPointer(value)) { tag, permissions, id in
+            let archiveTag: Int32
+            switch tag {
+            case 0x01: archiveTag = ARCHIVE_ENTRY_ACL_USER_OBJ
+            case 0x02: archiveTag = ARCHIVE_ENTRY_ACL_USER
+            case 0x04: archiveTag = ARCHIVE_ENTRY_ACL_GROUP_OBJ
+            case 0x08: archiveTag = ARCHIVE_ENTRY_ACL_GROUP
+            case 0x10: archiveTag = ARCHIVE_ENTRY_ACL_MASK
+            case 0x20: archiveTag = ARCHIVE_ENTRY_ACL_OTHER
+            default: return
+            }
+            let hasID = tag == 0x02 || tag == 0x08
+            archive_entry_acl_add_entry(writer.entry, type, Int32(permissions & 0o7), archiveTag, hasID ? Int32(bitPattern: id) : -1, nil)
         }
     }
 
