@@ -14,7 +14,8 @@ enum ExportAttribute {
     case verbatim
     /// `user.containers.override_stat`: read for the owner and mode, never written.
     case overrideStat
-    /// `trusted.overlay.opaque`: read to find opaque directories, never written.
+    /// `trusted.overlay.opaque` (or `user.overlay.opaque`, from an overlay mounted with
+    /// `userxattr`): read to find opaque directories, never written.
     case overlayOpaque
     /// Everything else (`trusted.*`, `security.selinux`, `user.overlay.*`…): not written.
     case skipped
@@ -22,6 +23,7 @@ enum ExportAttribute {
     /// Classifies a NUL-terminated xattr name.
     static func classify(_ name: UnsafePointer<CChar>) -> ExportAttribute {
         if strncmp(name, "user.", 5) == 0 {
+            if strcmp(name, "user.overlay.opaque") == 0 { return .overlayOpaque }
             if strncmp(name, "user.overlay.", 13) == 0 { return .skipped }
             if strcmp(name, overrideStatName) == 0 { return .overrideStat }
             return .verbatim

@@ -89,16 +89,20 @@ final class LowerView {
         return found
     }
 
-    /// Whether the open directory carries `trusted.overlay.opaque=y`.
+    /// Whether the open directory carries `trusted.overlay.opaque=y` (or `user.overlay.opaque=y`,
+    /// which overlayfs mounted with `userxattr` writes).
     static func isOpaque(_ directory: FileDescriptor) throws(Errno) -> Bool {
-        var value: (UInt8, UInt8) = (0, 0)
-        let length = try withUnsafeMutableBytes(of: &value) { buffer throws(Errno) in
-            do throws(Errno) {
-                return try directory.extendedAttribute(rawName: "trusted.overlay.opaque", into: buffer)
-            } catch Errno(rawValue: ERANGE) {
-                return 2
+        for name in ["trusted.overlay.opaque", "user.overlay.opaque"] {
+            var value: (UInt8, UInt8) = (0, 0)
+            let length = try withUnsafeMutableBytes(of: &value) { buffer throws(Errno) in
+                do throws(Errno) {
+                    return try directory.extendedAttribute(rawName: name, into: buffer)
+                } catch Errno(rawValue: ERANGE) {
+                    return 2
+                }
             }
+            if length == 1 && value.0 == UInt8(ascii: "y") { return true }
         }
-        return length == 1 && value.0 == UInt8(ascii: "y")
+        return false
     }
 }

@@ -156,6 +156,17 @@ struct ExportTests {
         #expect(records.first { $0.path == "d/.wh.gone" }?.type == S_IFREG)
     }
 
+    @Test("whiteouts that share one inode (overlayfs links them) are not hard links in the stream")
+    func linkedWhiteoutsStayWhiteouts() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try makeWhiteout(scratch("a"))
+        try shell("cd '\(scratch(""))' && ln a b && mkdir c && ln a c/d")
+        let records = try readTar(try exportLayer(scratch.path).bytes).records
+        #expect(records.map(\.path) == [".wh.a", ".wh.b", "c/", "c/.wh.d"])
+        #expect(records.allSatisfy { $0.hardlink == nil })
+    }
+
     @Test("an opaque directory gets .wh..wh..opq only when a lower has the directory")
     func opaqueMarkerOnlyOverALowerDirectory() throws {
         let scratch = try ScratchDirectory()
@@ -170,15 +181,18 @@ struct ExportTests {
         for dir in ["upper/old", "upper/fresh", "upper/hidden"] {
             try setAttribute(scratch(dir), "trusted.overlay.opaque", Array("y".utf8))
         }
+        // An overlay mounted with `userxattr` marks opaque directories with user.overlay.opaque.
+        try shell("mkdir '\(scratch("upper/rootless"))' '\(scratch("lower2/rootless"))'")
+        try setAttribute(scratch("upper/rootless"), "user.overlay.opaque", Array("y".utf8))
         let lowers = [scratch("lower1"), scratch("lower2")]
         let records = try readTar(try exportLayer(scratch("upper"), lowers: lowers).bytes).records
-        #expect(records.map(\.path) == ["fresh/", "hidden/", "old/", "old/.wh..wh..opq", "old/a"])
+        #expect(records.map(\.path) == ["fresh/", "hidden/", "old/", "old/.wh..wh..opq", "old/a", "rootless/", "rootless/.wh..wh..opq"])
         let marker = try #require(records.first { $0.path == "old/.wh..wh..opq" })
         #expect(marker.type == S_IFREG && marker.size == 0 && marker.permissions == 0o750)
         #expect(records.allSatisfy { $0.xattrs.isEmpty })
         // Without lowers nothing is marked.
         let alone = try readTar(try exportLayer(scratch("upper")).bytes).records
-        #expect(alone.map(\.path) == ["fresh/", "hidden/", "old/", "old/a"])
+        #expect(alone.map(\.path) == ["fresh/", "hidden/", "old/", "old/a", "rootless/"])
     }
 
     @Test("AUFS layers pass their whiteout files through and drop AUFS metadata")
