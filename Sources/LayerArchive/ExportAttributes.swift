@@ -17,6 +17,8 @@ enum ExportAttribute {
     /// `trusted.overlay.opaque` (or `user.overlay.opaque`, from an overlay mounted with
     /// `userxattr`): read to find opaque directories, never written.
     case overlayOpaque
+    /// `trusted.overlay.metacopy` / `user.overlay.metacopy`: the file's data is in a lower layer.
+    case metacopy
     /// Everything else (`trusted.*`, `security.selinux`, `user.overlay.*`…): not written.
     case skipped
 
@@ -24,6 +26,7 @@ enum ExportAttribute {
     static func classify(_ name: UnsafePointer<CChar>) -> ExportAttribute {
         if strncmp(name, "user.", 5) == 0 {
             if strcmp(name, "user.overlay.opaque") == 0 { return .overlayOpaque }
+            if strcmp(name, "user.overlay.metacopy") == 0 { return .metacopy }
             if strncmp(name, "user.overlay.", 13) == 0 { return .skipped }
             if strcmp(name, overrideStatName) == 0 { return .overrideStat }
             return .verbatim
@@ -34,6 +37,7 @@ enum ExportAttribute {
             return .accessControlList
         }
         if strcmp(name, "trusted.overlay.opaque") == 0 { return .overlayOpaque }
+        if strcmp(name, "trusted.overlay.metacopy") == 0 { return .metacopy }
         return .skipped
     }
 

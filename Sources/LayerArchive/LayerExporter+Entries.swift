@@ -127,6 +127,13 @@ final class ExportSession {
             case .overlayOpaque:
                 opaque = kind == .directory && length == 1 && bytes[0] == UInt8(ascii: "y")
                 continue
+            case .metacopy:
+                if kind == .regular {
+                    throw StorageError(.unsupported, "export layer", path: pathDescription, reason:
+                        "overlayfs copied up only its metadata (metacopy), its data is in a lower layer; "
+                        + "export the layer's changes from the merged tree instead")
+                }
+                continue
             case .verbatim, .skipped:
                 break
             }
@@ -311,7 +318,11 @@ final class ExportSession {
         let entry = writer.entry
         archive_entry_clear(entry)
         setWhiteoutPathname()
-        try setOwner(uid: status.userID.rawValue, gid: status.groupID.rawValue)
+        // A whiteout's owner means nothing (the kernel gives it the deleting process's IDs):
+        // one outside the mapping is written as 0:0 rather than failing the export.
+        let owner = options.idMappings.toContainer(uid: status.userID.rawValue, gid: status.groupID.rawValue) ?? (0, 0)
+        archive_entry_set_uid(entry, la_int64_t(owner.uid))
+        archive_entry_set_gid(entry, la_int64_t(owner.gid))
         archive_entry_set_filetype(entry, S_IFREG)
         archive_entry_set_perm(entry, 0)
         archive_entry_set_size(entry, 0)

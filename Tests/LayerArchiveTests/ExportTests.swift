@@ -167,6 +167,20 @@ struct ExportTests {
         #expect(records.allSatisfy { $0.hardlink == nil })
     }
 
+    @Test("a metacopy file (data in a lower layer) is refused with a clear error")
+    func metacopyFilesAreRefused() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try shell("cd '\(scratch(""))' && mkdir d && truncate -s 4096 d/meta")
+        try setAttribute(scratch("d/meta"), "trusted.overlay.metacopy", [])
+        #expect {
+            try exportLayer(scratch.path)
+        } throws: { error in
+            guard let error = error as? StorageError else { return false }
+            return error.path == "/d/meta" && error.code == .unsupported && error.reason.contains("metacopy")
+        }
+    }
+
     @Test("an opaque directory gets .wh..wh..opq only when a lower has the directory")
     func opaqueMarkerOnlyOverALowerDirectory() throws {
         let scratch = try ScratchDirectory()
@@ -217,12 +231,15 @@ struct ExportTests {
             cd '\(scratch(""))' && mkdir d && printf x > d/f && ln -s f d/l && chown -h 100000:100000 d d/l && chown 101000:100005 d/f \
             && setfacl -m u:100033:r,g:100044:w d/f
             """)
+        // A whiteout owned by an ID outside the mapping is written as 0:0, not refused.
+        try makeWhiteout(scratch("d/w"))
         let mappings = IDMappings(uidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)],
                                   gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)])
         let records = recordsByPath(try readTar(try exportLayer(scratch.path, options: ExportOptions(idMappings: mappings)).bytes).records)
         #expect(records["d/"]?.uid == 0 && records["d/"]?.gid == 0)
         #expect(records["d/f"]?.uid == 1000 && records["d/f"]?.gid == 5)
         #expect(records["d/l"]?.uid == 0 && records["d/l"]?.gid == 0)
+        #expect(records["d/.wh.w"]?.uid == 0 && records["d/.wh.w"]?.permissions == 0)
         let acl = try #require(records["d/f"]?.xattrs["system.posix_acl_access"])
         // Entries: user:: , user:33, group::, group:44, mask::, other:: (8 bytes each after the version).
         #expect(acl[12..<14] == [2, 0] && acl[16..<20] == [33, 0, 0, 0])
