@@ -241,10 +241,22 @@ final class ExportSession {
         }
     }
 
+    /// The kernel allocates a buffer of the size it is given for every xattr call: asking with
+    /// 64 KiB for each of 100,000 files costs more than the calls themselves. Ask with a small
+    /// buffer first and with the whole one only when the answer does not fit.
+    private static let firstAttributeBuffer = 1024
+
     private func readAttributeNames(opened: FileDescriptor?, parent: FileDescriptor, name: UnsafePointer<CChar>) throws(StorageError) -> Int {
+        func list(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+            if let opened { return try opened.extendedAttributeNames(into: buffer) }
+            return try parent.extendedAttributeNames(atRawName: name, into: buffer)
+        }
         do throws(Errno) {
-            if let opened { return try opened.extendedAttributeNames(into: names) }
-            return try parent.extendedAttributeNames(atRawName: name, into: names)
+            do throws(Errno) {
+                return try list(UnsafeMutableRawBufferPointer(rebasing: names[0..<Self.firstAttributeBuffer]))
+            } catch Errno(rawValue: ERANGE) {
+                return try list(names)
+            }
         } catch {
             throw StorageError("export layer: list xattrs", path: pathDescription, errno: error)
         }
@@ -253,9 +265,16 @@ final class ExportSession {
     private func readAttribute(
         _ attribute: UnsafePointer<CChar>, opened: FileDescriptor?, parent: FileDescriptor, name: UnsafePointer<CChar>
     ) throws(StorageError) -> Int? {
+        func read(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+            if let opened { return try opened.extendedAttribute(rawName: attribute, into: buffer) }
+            return try parent.extendedAttribute(rawName: attribute, atRawName: name, into: buffer)
+        }
         do throws(Errno) {
-            if let opened { return try opened.extendedAttribute(rawName: attribute, into: value) }
-            return try parent.extendedAttribute(rawName: attribute, atRawName: name, into: value)
+            do throws(Errno) {
+                return try read(UnsafeMutableRawBufferPointer(rebasing: value[0..<Self.firstAttributeBuffer]))
+            } catch Errno(rawValue: ERANGE) {
+                return try read(value)
+            }
         } catch {
             throw StorageError("export layer: read xattr \(String(cString: attribute))", path: pathDescription, errno: error)
         }
