@@ -23,7 +23,7 @@ struct ScratchDirectory {
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw Errno(rawValue: errno)
         }
-        path = String(cString: template)
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     func remove() { _ = try? shell("rm -rf '\(path)'") }
@@ -180,7 +180,7 @@ func captureOutput(_ body: (FileDescriptor) throws -> Int64) throws -> (bytes: [
     var template = Array("/tmp/strata-export-out-XXXXXX".utf8CString)
     let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     guard raw >= 0 else { throw Errno(rawValue: errno) }
-    unlink(String(cString: template))
+    template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
     let fd = FileDescriptor(rawValue: raw)
     defer { try? fd.close() }
     let written = try body(fd)
