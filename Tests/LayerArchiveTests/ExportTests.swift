@@ -311,4 +311,26 @@ struct ExportTests {
         #expect(byPath["etc/.wh.old"]?.permissions == 0 && byPath["etc/.wh.old"]?.size == 0)
         #expect(byPath["etc/sub/a"]?.content == Array("a".utf8))
     }
+
+    @Test("long paths, names that are not UTF-8 and multi-MiB files survive a GNU tar extraction")
+    func longAndBinaryNamesAndBigFiles() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let long = String(repeating: "d", count: 120) + "/" + String(repeating: "f", count: 150)
+        try shell("""
+            mkdir -p '\(scratch("layer"))/\(String(repeating: "d", count: 120))' '\(scratch("out"))' \
+            && printf long > '\(scratch("layer"))/\(long)' \
+            && python3 -c "open(b'\(scratch("layer"))/caf\\xe9', 'wb').write(b'latin1')" \
+            && head -c 3145729 /dev/urandom > '\(scratch("layer/big"))'
+            """)
+        let (bytes, _) = try exportLayer(scratch("layer"))
+        let records = try readTar(bytes).records
+        #expect(records.contains { $0.path == long && $0.content == Array("long".utf8) })
+        #expect(records.first { $0.path == "big" }?.size == 3_145_729)
+        try saveBytes(bytes, to: scratch("layer.tar"))
+        try shell("tar -xpf '\(scratch("layer.tar"))' -C '\(scratch("out"))'")
+        try shell("cmp '\(scratch("layer/big"))' '\(scratch("out/big"))' && cmp '\(scratch("layer"))/\(long)' '\(scratch("out"))/\(long)'")
+        let latin1 = try shell("python3 -c \"print(open(b'\(scratch("out"))/caf\\xe9', 'rb').read().decode())\"")
+        #expect(latin1 == "latin1\n")
+    }
 }
