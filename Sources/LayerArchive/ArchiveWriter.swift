@@ -26,6 +26,9 @@ final class ArchiveWriter {
         let output: FileDescriptor
         var bytesWritten: Int64 = 0
         var error: Errno?
+        /// Set when the stream is dropped unfinished: nothing more may reach the descriptor, so
+        /// a failed export never ends with the end-of-archive blocks of a complete-looking tar.
+        var abandoned = false
         init(output: FileDescriptor) { self.output = output }
     }
 
@@ -55,6 +58,7 @@ final class ArchiveWriter {
             let context = Unmanaged.passUnretained(sink).toOpaque()
             try check(archive_write_open2(archive, context, nil, { _, context, buffer, length in
                 let sink = Unmanaged<ArchiveWriter.Sink>.fromOpaque(context!).takeUnretainedValue()
+                if sink.abandoned { return -1 }
                 do throws(Errno) {
                     try sink.output.writeFully(UnsafeRawBufferPointer(start: buffer, count: length))
                 } catch {
@@ -72,9 +76,13 @@ final class ArchiveWriter {
     }
 
     deinit {
+        if !finished { sink.abandoned = true }
         archive_entry_free(entry)
         archive_write_free(archive)
     }
+
+    /// Whether `finish()` completed the stream.
+    private var finished = false
 
     /// Writes the header built in `entry`.
     func writeHeader(path: @autoclosure () -> String) throws(StorageError) {
@@ -97,6 +105,7 @@ final class ArchiveWriter {
     /// bytes written to the descriptor.
     func finish() throws(StorageError) -> Int64 {
         if archive_write_close(archive) != ARCHIVE_OK { throw failure("finish", path: nil) }
+        finished = true
         return sink.bytesWritten
     }
 

@@ -246,12 +246,19 @@ struct ExportTests {
         #expect(acl[28..<30] == [8, 0] && acl[32..<36] == [44, 0, 0, 0])
 
         try shell("chown 5:5 '\(scratch("d/f"))'")
+        var partial: [UInt8] = []
         #expect {
-            try exportLayer(scratch.path, options: ExportOptions(idMappings: mappings))
+            _ = try captureOutput { fd in
+                defer { partial = (try? fd.seek(offset: 0, from: .start)).flatMap { _ in try? fd.readToEnd() } ?? [] }
+                return try LayerExporter.export(layer: FilePath(scratch.path), lowers: [], to: fd, options: ExportOptions(idMappings: mappings))
+            }
         } throws: { error in
             guard let error = error as? StorageError else { return false }
             return error.path == "/d/f" && error.reason.contains("5:5") && error.code == .invalidArgument
         }
+        // The failed export wrote nothing that looks like a complete tar (no end-of-archive blocks).
+        #expect(partial.count % 512 == 0)
+        #expect(!partial.suffix(1024).allSatisfy { $0 == 0 } || partial.isEmpty)
     }
 
     @Test("user.containers.override_stat gives the owner and mode, and is not exported")
