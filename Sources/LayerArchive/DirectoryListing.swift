@@ -102,10 +102,3 @@ extension FileStatus {
     /// Whether this is an overlay whiteout: a character device 0/0.
     var isOverlayWhiteout: Bool { kind == .characterDevice && specialDevice == 0 }
 }
-
-/// The AUFS/OCI whiteout prefix, `.wh.`.
-let whiteoutPrefix: [UInt8] = Array(".wh.".utf8)
-/// The AUFS/OCI opaque-directory marker, `.wh..wh..opq`.
-let opaqueMarker: [UInt8] = Array(".wh..wh..opq".utf8)
-/// The prefix of AUFS metadata names (`.wh..wh.plnk`…), never exported except the opaque marker.
-let whiteoutMetaPrefix: [UInt8] = Array(".wh..wh.".utf8)

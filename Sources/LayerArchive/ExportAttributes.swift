@@ -1,4 +1,5 @@
 import GraphDriver
+import StrataSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +29,7 @@ enum ExportAttribute {
             if strcmp(name, "user.overlay.opaque") == 0 { return .overlayOpaque }
             if strcmp(name, "user.overlay.metacopy") == 0 { return .metacopy }
             if strncmp(name, "user.overlay.", 13) == 0 { return .skipped }
-            if strcmp(name, overrideStatName) == 0 { return .overrideStat }
+            if strcmp(name, OverrideStat.xattrName) == 0 { return .overrideStat }
             return .verbatim
         }
         if strcmp(name, "security.capability") == 0 { return .capability }
@@ -40,24 +41,18 @@ enum ExportAttribute {
         if strcmp(name, "trusted.overlay.metacopy") == 0 { return .metacopy }
         return .skipped
     }
-
-    /// The xattr `ApplyOptions.forceMask` leaves the real owner and mode in.
-    static let overrideStatName = "user.containers.override_stat"
 }
 
-/// File capabilities (`security.capability`, `struct vfs_ns_cap_data`).
-enum FileCapability {
-    static let revisionMask: UInt32 = 0xFF00_0000
-    static let revision2: UInt32 = 0x0200_0000
-    static let revision3: UInt32 = 0x0300_0000
+extension FileCapability {
     /// The size of a v2 value: magic/flags and two {permitted, inheritable} pairs.
     static let version2Size = 20
     /// The size of a v3 value: v2 plus the namespace root ID.
     static let version3Size = 24
 
-    /// The value to export: a v3 value (24 bytes, with a root ID) becomes the 20-byte v2 form,
-    /// keeping the effective flag and the capability sets and dropping the root ID, as
-    /// containers/storage does; other values pass as they are.
+    /// `asRevision2(_:)` in place, for the export path that reads into a reused buffer: a v3
+    /// value (24 bytes, with a root ID) becomes the 20-byte v2 form, keeping the effective flag
+    /// and the capability sets and dropping the root ID, as containers/storage does. Returns the
+    /// length of the value to write.
     static func exported(_ value: UnsafeMutableRawBufferPointer) -> Int {
         guard value.count >= version3Size else { return value.count }
         let magic = UInt32(littleEndian: value.loadUnaligned(as: UInt32.self))
@@ -67,9 +62,10 @@ enum FileCapability {
     }
 }
 
-/// POSIX ACLs as the kernel stores them in `system.posix_acl_*`: a 4-byte version (2), then
-/// 8-byte entries `{u16 tag, u16 permissions, u32 id}`.
-enum PosixACL {
+/// In-place work on the kernel's binary ACL form (`system.posix_acl_*`: a 4-byte version, then
+/// 8-byte entries `{u16 tag, u16 permissions, u32 id}`) for the export path, which reads every
+/// value into one reused buffer.
+extension PosixACL {
     static let userTag: UInt16 = 0x02
     static let groupTag: UInt16 = 0x08
 
@@ -105,23 +101,33 @@ enum PosixACL {
     }
 }
 
-/// The owner and mode recorded in `user.containers.override_stat` (`uid:gid:mode[:type]`, mode
-/// in octal), as host IDs: the same IDs `chown` would have given the file without a force mask.
-struct OverrideStat: Equatable {
-    var uid: UInt32
-    var gid: UInt32
-    var permissions: UInt32
-
-    /// Parses the xattr value; `nil` when it is malformed.
-    init?(_ value: UnsafeRawBufferPointer) {
+extension OverrideStat {
+    /// Parses the xattr value `uid:gid:mode[:type]` (mode in octal; type `file`, `dir`,
+    /// `symlink`, `pipe`, `socket`, `block-MAJ-MIN`, `char-MAJ-MIN`); `nil` when malformed.
+    /// The IDs are host IDs: the owner `chown` would have given the file without a force mask.
+    init?(parsing value: UnsafeRawBufferPointer) {
         let parts = value.split(separator: UInt8(ascii: ":"), maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count >= 3,
-              let uid = UInt32(String(decoding: parts[0], as: UTF8.self)),
-              let gid = UInt32(String(decoding: parts[1], as: UTF8.self)),
-              let mode = UInt32(String(decoding: parts[2], as: UTF8.self), radix: 8)
-        else { return nil }
-        self.uid = uid
-        self.gid = gid
-        self.permissions = mode & 0o7777
+            .map { String(decoding: $0, as: UTF8.self) }
+        guard parts.count >= 3, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]),
+              let mode = UInt32(parts[2], radix: 8) else { return nil }
+        var kind = StrataSystem.FileKind.regular
+        var major: UInt32 = 0, minor: UInt32 = 0
+        if parts.count > 3 {
+            let type = parts[3].split(separator: "-")
+            switch type.first {
+            case "file": kind = .regular
+            case "dir": kind = .directory
+            case "symlink": kind = .symlink
+            case "pipe": kind = .fifo
+            case "socket": kind = .socket
+            case "block", "char":
+                guard type.count >= 3, let a = UInt32(type[1]), let b = UInt32(type[2]) else { return nil }
+                kind = type.first == "block" ? .blockDevice : .characterDevice
+                major = a
+                minor = b
+            default: return nil
+            }
+        }
+        self.init(uid: uid, gid: gid, permissions: mode & 0o7777, kind: kind, deviceMajor: major, deviceMinor: minor)
     }
 }

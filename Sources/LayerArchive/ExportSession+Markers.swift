@@ -27,7 +27,7 @@ extension ExportSession {
     func setWhiteoutPathname() {
         let slash = path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
         var name = Array(path[..<slash])
-        name.append(contentsOf: whiteoutPrefix)
+        name.append(contentsOf: Whiteout.prefix)
         name.append(contentsOf: path[slash...])
         name.append(0)
         name.withUnsafeBufferPointer { p in
@@ -67,7 +67,7 @@ extension ExportSession {
         archive_entry_clear(entry)
         var name = path
         name.append(UInt8(ascii: "/"))
-        name.append(contentsOf: opaqueMarker)
+        name.append(contentsOf: Whiteout.opaqueMarker)
         name.append(0)
         name.withUnsafeBufferPointer { p in
             archive_entry_copy_pathname(entry, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self))

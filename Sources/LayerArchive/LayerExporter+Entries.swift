@@ -118,7 +118,7 @@ final class ExportSession {
                 }
                 addAccessControlList(bytes, isDefault: strcmp(attribute, "system.posix_acl_default") == 0)
             case .overrideStat:
-                if let override = OverrideStat(UnsafeRawBufferPointer(bytes)) {
+                if let override = OverrideStat(parsing: UnsafeRawBufferPointer(bytes)) {
                     uid = override.uid
                     gid = override.gid
                     permissions = override.permissions

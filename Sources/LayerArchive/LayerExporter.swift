@@ -121,9 +121,9 @@ public enum LayerExporter {
     /// AUFS keeps bookkeeping under `.wh..wh.*` (hard-link directory, `.wh..wh.aufs`); only the
     /// opaque marker `.wh..wh..opq` belongs in a layer tar.
     private static func isAufsMetadata(_ name: UnsafePointer<CChar>, length: Int) -> Bool {
-        guard length >= whiteoutMetaPrefix.count,
-              memcmp(name, whiteoutMetaPrefix, whiteoutMetaPrefix.count) == 0 else { return false }
-        return !(length == opaqueMarker.count && memcmp(name, opaqueMarker, length) == 0)
+        guard length >= Whiteout.metaPrefix.count,
+              memcmp(name, Whiteout.metaPrefix, Whiteout.metaPrefix.count) == 0 else { return false }
+        return !(length == Whiteout.opaqueMarker.count && memcmp(name, Whiteout.opaqueMarker, length) == 0)
     }
 }
 
