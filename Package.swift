@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "StrataSystem", targets: ["StrataSystem"]),
         .library(name: "GraphDriver", targets: ["GraphDriver"]),
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
+        .library(name: "IDShift", targets: ["IDShift"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
@@ -50,6 +51,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
+            name: "IDShift",
+            dependencies: [
+                "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "Overlay",
             dependencies: [
                 "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
@@ -86,6 +93,15 @@ let package = Package(
             ],
             path: "Benchmarks/strata-bench"),
 
+        // Examples: one small program per module
+        .executableTarget(
+            name: "IDShiftExample",
+            dependencies: [
+                "IDShift", "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/IDShiftExample"),
+
         // Tests: one target per module
         .testTarget(
             name: "StrataSystemTests",
@@ -104,6 +120,10 @@ let package = Package(
         .testTarget(
             name: "LayerArchiveTests",
             dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "IDShiftTests",
+            dependencies: ["IDShift", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
     ],
     swiftLanguageModes: [.v6]

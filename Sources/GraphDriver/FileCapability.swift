@@ -17,6 +17,12 @@ public enum FileCapability {
         return out
     }
 
+    /// The root ID a v3 value carries (bytes 20–23, little-endian); `nil` for other revisions.
+    public static func rootID(_ value: [UInt8]) -> UInt32? {
+        guard value.count == 24, magic(value) & revisionMask == revision3 else { return nil }
+        return UInt32(value[20]) | UInt32(value[21]) << 8 | UInt32(value[22]) << 16 | UInt32(value[23]) << 24
+    }
+
     /// The revision-2 form of a v3 value (the root ID dropped); other values unchanged.
     public static func asRevision2(_ value: [UInt8]) -> [UInt8] {
         guard value.count == 24, magic(value) & revisionMask == revision3 else { return value }

@@ -1,0 +1,386 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The names of the extended attributes a shift rewrites.
+enum ShiftedAttribute {
+    static let capability = "security.capability"
+    static let aclAccess = "system.posix_acl_access"
+    static let aclDefault = "system.posix_acl_default"
+    static let overrideStat = "user.containers.override_stat"
+}
+
+/// One change to one name: a new owner, attributes to write after the chown, and the mode to
+/// put back last (chown clears setuid and setgid).
+struct EntryChange: Sendable {
+    var name: String
+    var owner: (uid: UInt32, gid: UInt32)?
+    var attributes: [(name: String, value: [UInt8])] = []
+    var mode: FilePermissions?
+}
+
+/// The changes inside one directory, which is named by its path below the tree's root
+/// (`""` for the root; the root's own change is the entry named `.`).
+struct DirectoryPlan: Sendable {
+    var path: String
+    var entries: [EntryChange] = []
+}
+
+/// The first pass: walks the tree on a few threads, reads each inode once and works out what
+/// must change, without changing anything.
+final class ShiftPlanner: @unchecked Sendable {
+    /// A directory descriptor shared by the children still waiting to be opened from it.
+    final class Directory: @unchecked Sendable {
+        let descriptor: FileDescriptor
+        init(_ descriptor: FileDescriptor) { self.descriptor = descriptor }
+        deinit { descriptor.closeQuietly() }
+    }
+
+    /// Work for a thread. A directory is opened from its parent's descriptor only when its turn
+    /// comes, so that open descriptors stay few however wide the tree is; a large directory's
+    /// names are split into slices so that both threads share it.
+    enum Work {
+        case unopened(parent: Directory, name: String, path: String)
+        case names(Directory, path: String, ArraySlice<DirectoryEntry>)
+    }
+
+    struct Identity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    /// Names a thread plans in one go when a directory is large.
+    static let sliceSize = 512
+
+    private let root: FileDescriptor
+    private let tree: FilePath
+    private let translation: OwnerTranslation
+    private let threads: Int
+    private let rootDevice: UInt64
+
+    private let lock = Lock()
+    // Guarded by `lock`.
+    private var stack: [Work] = []
+    private var busy = 0
+    private var failure: StorageError?
+    private var plans: [DirectoryPlan] = []
+    private var report = ShiftReport()
+    private var linked = Set<Identity>()
+
+    init(root: FileDescriptor, tree: FilePath, translation: OwnerTranslation, threads: Int) {
+        self.root = root
+        self.tree = tree
+        self.translation = translation
+        self.threads = threads
+        rootDevice = (try? root.status().device) ?? 0
+    }
+
+    /// Plans the whole tree; throws the first failure.
+    func run() throws(StorageError) -> ([DirectoryPlan], ShiftReport) {
+        // The root's own entry `.` first, then its names on the threads.
+        var rootPlan = DirectoryPlan(path: "")
+        var rootWork: [Work] = []
+        let rootDirectory = Directory(FileDescriptor(rawValue: dup(root.rawValue)))
+        try planEntry(".", in: rootDirectory, entryPath: "", plan: &rootPlan, report: &report, work: &rootWork,
+                      isRoot: true)
+        if !rootPlan.entries.isEmpty { plans.append(rootPlan) }
+        try list(rootDirectory, path: "", into: &stack)
+
+        runOnThreads(threads) { _ in self.work() }
+        if let failure { throw failure }
+        return (plans, report)
+    }
+
+    private func work() {
+        var localPlans: [DirectoryPlan] = []
+        var localReport = ShiftReport()
+        lock.lock()
+        while true {
+            while stack.isEmpty && busy > 0 && failure == nil { lock.wait() }
+            if failure != nil || (stack.isEmpty && busy == 0) { break }
+            let next = stack.removeLast()
+            busy += 1
+            lock.unlock()
+
+            var more: [Work] = []
+            var error: StorageError?
+            do throws(StorageError) {
+                switch next {
+                case .unopened(let parent, let name, let path):
+                    if let directory = try open(parent, name, path) {
+                        try list(directory, path: path, into: &more)
+                    }
+                case .names(let directory, let path, let names):
+                    var plan = DirectoryPlan(path: path)
+                    for entry in names {
+                        let entryPath = path.isEmpty ? entry.name : path + "/" + entry.name
+                        try planEntry(entry.name, in: directory, entryPath: entryPath, plan: &plan,
+                                      report: &localReport, work: &more, isRoot: false)
+                    }
+                    if !plan.entries.isEmpty { localPlans.append(plan) }
+                }
+            } catch let e {
+                error = e
+            }
+
+            lock.lock()
+            busy -= 1
+            if let error, failure == nil { failure = error }
+            stack.append(contentsOf: more.reversed())
+            lock.broadcast()
+        }
+        plans.append(contentsOf: localPlans)
+        report.add(localReport)
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    private func fullPath(_ relative: String) -> String {
+        relative.isEmpty ? tree.string : tree.string + "/" + relative
+    }
+
+    private func open(_ parent: Directory, _ name: String, _ path: String) throws(StorageError) -> Directory? {
+        do throws(Errno) {
+            return Directory(try parent.descriptor.openDirectory(at: FilePath(name)))
+        } catch .noSuchFileOrDirectory {
+            return nil  // removed under the walk: nothing left to shift
+        } catch {
+            throw StorageError("shift ownership: open directory", path: fullPath(path), errno: error)
+        }
+    }
+
+    /// Reads a directory's names and queues them in slices.
+    private func list(_ directory: Directory, path: String, into work: inout [Work]) throws(StorageError) {
+        let entries: [DirectoryEntry]
+        do throws(Errno) {
+            entries = try directory.descriptor.directoryEntries()
+        } catch {
+            throw StorageError("shift ownership: read directory", path: fullPath(path), errno: error)
+        }
+        var start = 0
+        while start < entries.count {
+            let end = min(start + Self.sliceSize, entries.count)
+            work.append(.names(directory, path: path, entries[start..<end]))
+            start = end
+        }
+    }
+
+    /// Plans one name: reads its status and, when it has any, its extended attributes.
+    private func planEntry(
+        _ name: String, in directory: Directory, entryPath: String,
+        plan: inout DirectoryPlan, report: inout ShiftReport, work: inout [Work], isRoot: Bool
+    ) throws(StorageError) {
+        let fd = directory.descriptor
+        let path = FilePath(name)
+        let status: FileStatus
+        do throws(Errno) {
+            status = try fd.status(at: path)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw StorageError("shift ownership: stat", path: fullPath(entryPath), errno: error)
+        }
+        report.entriesVisited += 1
+        let kind = status.kind
+        if status.device != rootDevice {
+            report.mountPointsSkipped += 1
+            return
+        }
+        if kind != .directory && status.linkCount > 1 {
+            let first = lock.withLock { linked.insert(Identity(device: status.device, inode: status.inode)).inserted }
+            if !first {
+                report.hardLinksSkipped += 1
+                return
+            }
+        }
+        if kind == .directory && !isRoot {
+            work.append(.unopened(parent: directory, name: name, path: entryPath))
+        }
+
+        var change = EntryChange(name: name)
+        let uid = try translated(status.userID.rawValue, group: false, what: "owner", entryPath, &report)
+        let gid = try translated(status.groupID.rawValue, group: true, what: "group", entryPath, &report)
+        let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
+        if ownerChanges {
+            change.owner = (uid, gid)
+            report.ownersChanged += 1
+            if kind != .directory && kind != .symlink && status.mode & 0o6000 != 0 {
+                change.mode = status.permissions
+                report.modesRestored += 1
+            }
+        }
+
+        let names: [String]
+        do throws(Errno) {
+            names = try fd.extendedAttributeNamesNoFollow(at: path)
+        } catch {
+            throw StorageError("shift ownership: list extended attributes", path: fullPath(entryPath), errno: error)
+        }
+        for attribute in names {
+            switch attribute {
+            case ShiftedAttribute.capability:
+                guard let value = try read(attribute, fd, path, entryPath) else { continue }
+                var rewritten = value
+                if let rootID = FileCapability.rootID(value) {
+                    let mapped = try translated(rootID, group: false, what: "capability root", entryPath, &report)
+                    rewritten = FileCapability.mappingRootID(value) { _ in mapped } ?? value
+                }
+                // chown drops the capability; write it back even when it is the same.
+                if ownerChanges || rewritten != value {
+                    change.attributes.append((attribute, rewritten))
+                    report.capabilitiesRewritten += 1
+                }
+            case ShiftedAttribute.aclAccess, ShiftedAttribute.aclDefault:
+                guard let value = try read(attribute, fd, path, entryPath),
+                      var acl = PosixACL(decoding: value)
+                else { continue }
+                for index in acl.entries.indices {
+                    switch acl.entries[index].tag {
+                    case .user:
+                        acl.entries[index].id = try translated(
+                            acl.entries[index].id, group: false, what: "ACL user", entryPath, &report)
+                    case .group:
+                        acl.entries[index].id = try translated(
+                            acl.entries[index].id, group: true, what: "ACL group", entryPath, &report)
+                    default: break
+                    }
+                }
+                let encoded = acl.encoded()
+                if encoded != value {
+                    change.attributes.append((attribute, encoded))
+                    report.aclsRemapped += 1
+                }
+            case ShiftedAttribute.overrideStat:
+                guard let value = try read(attribute, fd, path, entryPath),
+                      var stat = OverrideStat(value)
+                else { continue }
+                stat.uid = try translated(stat.uid, group: false, what: "override_stat user", entryPath, &report)
+                stat.gid = try translated(stat.gid, group: true, what: "override_stat group", entryPath, &report)
+                let encoded = stat.bytes
+                if encoded != value {
+                    change.attributes.append((attribute, encoded))
+                    report.overrideStatsUpdated += 1
+                }
+            default:
+                continue
+            }
+        }
+        if change.owner != nil || !change.attributes.isEmpty || change.mode != nil {
+            plan.entries.append(change)
+        }
+    }
+
+    private func read(_ attribute: String, _ fd: FileDescriptor, _ path: FilePath, _ entryPath: String)
+        throws(StorageError) -> [UInt8]?
+    {
+        do throws(Errno) {
+            return try fd.extendedAttributeNoFollow(attribute, at: path)
+        } catch {
+            throw StorageError("shift ownership: read \(attribute)", path: fullPath(entryPath), errno: error)
+        }
+    }
+
+    /// An ID through the translation, or the overflow ID, or the error that names the file.
+    private func translated(
+        _ id: UInt32, group: Bool, what: String, _ entryPath: String, _ report: inout ShiftReport
+    ) throws(StorageError) -> UInt32 {
+        switch translation.translate(id, group: group) {
+        case .success(let mapped):
+            return mapped
+        case .failure(let failure):
+            if let overflow = translation.overflow(group: group) {
+                report.idsOverflowed += 1
+                return overflow
+            }
+            throw StorageError(.invalidArgument, "shift ownership", path: fullPath(entryPath),
+                               reason: translation.explain(failure, what: what))
+        }
+    }
+}
+
+/// The second pass: makes the planned changes, directory by directory, on a few threads.
+final class ShiftApplier: @unchecked Sendable {
+    private let root: FileDescriptor
+    private let tree: FilePath
+    private let plans: [DirectoryPlan]
+    private let threads: Int
+
+    private let lock = Lock()
+    // Guarded by `lock`.
+    private var next = 0
+    private var failure: StorageError?
+
+    init(root: FileDescriptor, tree: FilePath, plans: [DirectoryPlan], threads: Int) {
+        self.root = root
+        self.tree = tree
+        self.plans = plans
+        self.threads = threads
+    }
+
+    func run() throws(StorageError) -> ShiftReport {
+        if plans.isEmpty { return ShiftReport() }
+        runOnThreads(min(threads, plans.count)) { _ in self.work() }
+        if let failure { throw failure }
+        return ShiftReport()
+    }
+
+    private func work() {
+        while true {
+            let index: Int? = lock.withLock {
+                guard failure == nil, next < plans.count else { return nil }
+                next += 1
+                return next - 1
+            }
+            guard let index else { return }
+            do throws(StorageError) {
+                try apply(plans[index])
+            } catch {
+                lock.withLock { if failure == nil { failure = error } }
+                return
+            }
+        }
+    }
+
+    private func fullPath(_ directory: String, _ name: String) -> String {
+        let base = directory.isEmpty ? tree.string : tree.string + "/" + directory
+        return name == "." ? base : base + "/" + name
+    }
+
+    private func apply(_ plan: DirectoryPlan) throws(StorageError) {
+        let directory: FileDescriptor
+        if plan.path.isEmpty {
+            directory = root
+        } else {
+            do throws(Errno) {
+                directory = try root.open(at: FilePath(plan.path), flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                                          resolve: [.beneath, .noSymlinks, .noCrossDevice])
+            } catch {
+                throw StorageError("shift ownership: open directory", path: fullPath(plan.path, "."), errno: error)
+            }
+        }
+        defer { if !plan.path.isEmpty { directory.closeQuietly() } }
+        for change in plan.entries {
+            let path = FilePath(change.name)
+            var step = "chown"
+            do throws(Errno) {
+                if let owner = change.owner {
+                    try directory.changeOwner(at: path, user: UserID(rawValue: owner.uid), group: GroupID(rawValue: owner.gid))
+                }
+                for attribute in change.attributes {
+                    step = "write \(attribute.name)"
+                    try directory.setExtendedAttributeNoFollow(attribute.name, attribute.value, at: path)
+                }
+                if let mode = change.mode {
+                    step = "restore mode"
+                    try directory.changeModeNoFollow(at: path, permissions: mode)
+                }
+            } catch {
+                throw StorageError("shift ownership: \(step)", path: fullPath(plan.path, change.name), errno: error)
+            }
+        }
+    }
+}
