@@ -103,6 +103,7 @@ public struct ChownShifter: Sendable {
     /// `tree` must be a directory and not a symlink. Throws a `StorageError` naming the first
     /// file whose owner, capability root ID or ACL entry the mappings cannot hold (unless
     /// `options.unmappedIDs` is `.useOverflowID`), and leaves the tree unchanged then.
+    @discardableResult
     public func shift(tree: FilePath, from: IDMappings, to: IDMappings) throws(StorageError) -> ShiftReport {
         let start = ContinuousClock.now
         if from == to { return ShiftReport() }

@@ -350,14 +350,37 @@ final class ShiftApplier: @unchecked Sendable {
         return name == "." ? base : base + "/" + name
     }
 
+    /// Opens a directory of the tree by its path below the root, refusing symlinks, `..` and
+    /// other filesystems; a path longer than the kernel takes in one call is opened a component
+    /// at a time, each relative to the last.
+    private func openBeneathRoot(_ path: String) throws(Errno) -> FileDescriptor {
+        let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+        if path.utf8.count < Int(PATH_MAX) - 1 {
+            return try root.open(at: FilePath(path), flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
+        }
+        var current = try root.open(at: ".", flags: flags)
+        for component in path.split(separator: "/") {
+            let next: FileDescriptor
+            do throws(Errno) {
+                next = try current.open(at: FilePath(String(component)), flags: flags,
+                                        resolve: [.beneath, .noSymlinks, .noCrossDevice])
+            } catch {
+                current.closeQuietly()
+                throw error
+            }
+            current.closeQuietly()
+            current = next
+        }
+        return current
+    }
+
     private func apply(_ plan: DirectoryPlan) throws(StorageError) {
         let directory: FileDescriptor
         if plan.path.isEmpty {
             directory = root
         } else {
             do throws(Errno) {
-                directory = try root.open(at: FilePath(plan.path), flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
-                                          resolve: [.beneath, .noSymlinks, .noCrossDevice])
+                directory = try openBeneathRoot(plan.path)
             } catch {
                 throw StorageError("shift ownership: open directory", path: fullPath(plan.path, "."), errno: error)
             }
