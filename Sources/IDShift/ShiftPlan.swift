@@ -17,7 +17,7 @@ enum ShiftedAttribute {
 /// One change to one name: a new owner, attributes to write after the chown, and the mode to
 /// put back last (chown clears setuid and setgid).
 struct EntryChange: Sendable {
-    var name: String
+    var name: FilePath
     var owner: (uid: UInt32, gid: UInt32)?
     var attributes: [(name: String, value: [UInt8])] = []
     var mode: FilePermissions?
@@ -26,7 +26,7 @@ struct EntryChange: Sendable {
 /// The changes inside one directory, which is named by its path below the tree's root
 /// (`""` for the root; the root's own change is the entry named `.`).
 struct DirectoryPlan: Sendable {
-    var path: String
+    var path: FilePath
     var entries: [EntryChange] = []
 }
 
@@ -44,8 +44,8 @@ final class ShiftPlanner: @unchecked Sendable {
     /// comes, so that open descriptors stay few however wide the tree is; a large directory's
     /// names are split into slices so that both threads share it.
     enum Work {
-        case unopened(parent: Directory, name: String, path: String)
-        case names(Directory, path: String, ArraySlice<DirectoryEntry>)
+        case unopened(parent: Directory, name: FilePath, path: FilePath)
+        case names(Directory, path: FilePath, ArraySlice<RawDirectoryEntry>)
     }
 
     struct Identity: Hashable {
@@ -82,13 +82,13 @@ final class ShiftPlanner: @unchecked Sendable {
     /// Plans the whole tree; throws the first failure.
     func run() throws(StorageError) -> ([DirectoryPlan], ShiftReport) {
         // The root's own entry `.` first, then its names on the threads.
-        var rootPlan = DirectoryPlan(path: "")
+        var rootPlan = DirectoryPlan(path: FilePath())
         var rootWork: [Work] = []
         let rootDirectory = Directory(FileDescriptor(rawValue: dup(root.rawValue)))
-        try planEntry(".", in: rootDirectory, entryPath: "", plan: &rootPlan, report: &report, work: &rootWork,
+        try planEntry(".", in: rootDirectory, entryPath: FilePath(), plan: &rootPlan, report: &report, work: &rootWork,
                       isRoot: true)
         if !rootPlan.entries.isEmpty { plans.append(rootPlan) }
-        try list(rootDirectory, path: "", into: &stack)
+        try list(rootDirectory, path: FilePath(), into: &stack)
 
         runOnThreads(threads) { _ in self.work() }
         if let failure { throw failure }
@@ -117,7 +117,7 @@ final class ShiftPlanner: @unchecked Sendable {
                 case .names(let directory, let path, let names):
                     var plan = DirectoryPlan(path: path)
                     for entry in names {
-                        let entryPath = path.isEmpty ? entry.name : path + "/" + entry.name
+                        let entryPath = path.pushing(entry.name)
                         try planEntry(entry.name, in: directory, entryPath: entryPath, plan: &plan,
                                       report: &localReport, work: &more, isRoot: false)
                     }
@@ -139,13 +139,13 @@ final class ShiftPlanner: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func fullPath(_ relative: String) -> String {
-        relative.isEmpty ? tree.string : tree.string + "/" + relative
+    private func fullPath(_ relative: FilePath) -> String {
+        tree.pushing(relative).string
     }
 
-    private func open(_ parent: Directory, _ name: String, _ path: String) throws(StorageError) -> Directory? {
+    private func open(_ parent: Directory, _ name: FilePath, _ path: FilePath) throws(StorageError) -> Directory? {
         do throws(Errno) {
-            return Directory(try parent.descriptor.openDirectory(at: FilePath(name)))
+            return Directory(try parent.descriptor.openDirectory(at: name))
         } catch .noSuchFileOrDirectory {
             return nil  // removed under the walk: nothing left to shift
         } catch {
@@ -154,10 +154,10 @@ final class ShiftPlanner: @unchecked Sendable {
     }
 
     /// Reads a directory's names and queues them in slices.
-    private func list(_ directory: Directory, path: String, into work: inout [Work]) throws(StorageError) {
-        let entries: [DirectoryEntry]
+    private func list(_ directory: Directory, path: FilePath, into work: inout [Work]) throws(StorageError) {
+        let entries: [RawDirectoryEntry]
         do throws(Errno) {
-            entries = try directory.descriptor.directoryEntries()
+            entries = try directory.descriptor.rawDirectoryEntries()
         } catch {
             throw StorageError("shift ownership: read directory", path: fullPath(path), errno: error)
         }
@@ -171,11 +171,10 @@ final class ShiftPlanner: @unchecked Sendable {
 
     /// Plans one name: reads its status and, when it has any, its extended attributes.
     private func planEntry(
-        _ name: String, in directory: Directory, entryPath: String,
+        _ path: FilePath, in directory: Directory, entryPath: FilePath,
         plan: inout DirectoryPlan, report: inout ShiftReport, work: inout [Work], isRoot: Bool
     ) throws(StorageError) {
         let fd = directory.descriptor
-        let path = FilePath(name)
         let status: FileStatus
         do throws(Errno) {
             status = try fd.status(at: path)
@@ -198,10 +197,10 @@ final class ShiftPlanner: @unchecked Sendable {
             }
         }
         if kind == .directory && !isRoot {
-            work.append(.unopened(parent: directory, name: name, path: entryPath))
+            work.append(.unopened(parent: directory, name: path, path: entryPath))
         }
 
-        var change = EntryChange(name: name)
+        var change = EntryChange(name: path)
         let uid = try translated(status.userID.rawValue, group: false, what: "owner", entryPath, &report)
         let gid = try translated(status.groupID.rawValue, group: true, what: "group", entryPath, &report)
         let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
@@ -274,7 +273,7 @@ final class ShiftPlanner: @unchecked Sendable {
         }
     }
 
-    private func read(_ attribute: String, _ fd: FileDescriptor, _ path: FilePath, _ entryPath: String)
+    private func read(_ attribute: String, _ fd: FileDescriptor, _ path: FilePath, _ entryPath: FilePath)
         throws(StorageError) -> [UInt8]?
     {
         do throws(Errno) {
@@ -286,7 +285,7 @@ final class ShiftPlanner: @unchecked Sendable {
 
     /// An ID through the translation, or the overflow ID, or the error that names the file.
     private func translated(
-        _ id: UInt32, group: Bool, what: String, _ entryPath: String, _ report: inout ShiftReport
+        _ id: UInt32, group: Bool, what: String, _ entryPath: FilePath, _ report: inout ShiftReport
     ) throws(StorageError) -> UInt32 {
         switch translation.translate(id, group: group) {
         case .success(let mapped):
@@ -345,24 +344,23 @@ final class ShiftApplier: @unchecked Sendable {
         }
     }
 
-    private func fullPath(_ directory: String, _ name: String) -> String {
-        let base = directory.isEmpty ? tree.string : tree.string + "/" + directory
-        return name == "." ? base : base + "/" + name
+    private func fullPath(_ directory: FilePath, _ name: FilePath) -> String {
+        tree.pushing(directory).pushing(name).lexicallyNormalized().string
     }
 
     /// Opens a directory of the tree by its path below the root, refusing symlinks, `..` and
     /// other filesystems; a path longer than the kernel takes in one call is opened a component
     /// at a time, each relative to the last.
-    private func openBeneathRoot(_ path: String) throws(Errno) -> FileDescriptor {
+    private func openBeneathRoot(_ path: FilePath) throws(Errno) -> FileDescriptor {
         let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
-        if path.utf8.count < Int(PATH_MAX) - 1 {
-            return try root.open(at: FilePath(path), flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
+        if path.length < Int(PATH_MAX) - 1 {
+            return try root.open(at: path, flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
         }
         var current = try root.open(at: ".", flags: flags)
-        for component in path.split(separator: "/") {
+        for component in path.components {
             let next: FileDescriptor
             do throws(Errno) {
-                next = try current.open(at: FilePath(String(component)), flags: flags,
+                next = try current.open(at: FilePath(root: nil, [component]), flags: flags,
                                         resolve: [.beneath, .noSymlinks, .noCrossDevice])
             } catch {
                 current.closeQuietly()
@@ -387,7 +385,7 @@ final class ShiftApplier: @unchecked Sendable {
         }
         defer { if !plan.path.isEmpty { directory.closeQuietly() } }
         for change in plan.entries {
-            let path = FilePath(change.name)
+            let path = change.name
             var step = "chown"
             do throws(Errno) {
                 if let owner = change.owner {

@@ -231,6 +231,22 @@ struct WalkTests {
         }
     }
 
+    @Test("names that are not UTF-8 are reached byte for byte")
+    func nonUTF8Names() throws {
+        let scratch = ScratchDirectory()
+        let tree = scratch.directory("tree")
+        try shell("""
+            set -e; cd \(tree); mkdir "$(printf 'dir\\377')"; touch "$(printf 'dir\\377/f\\300\\200')" "$(printf '\\351t\\351')"
+            touch "$(printf '\\357\\277\\275t\\357\\277\\275')"
+            chown -R 100000:100000 .; chown 100007:100008 "$(printf '\\351t\\351')" "$(printf 'dir\\377/f\\300\\200')"
+            """)
+        let report = try ChownShifter().shift(tree: FilePath(tree), from: from, to: to)
+        #expect(report.entriesVisited == 5)
+        #expect(report.ownersChanged == 5)
+        #expect(try shell("cd \(tree) && find . -uid 200007 -gid 200008 | wc -l") == "2\n")
+        #expect(try shell("cd \(tree) && find . ! -uid 200000 ! -uid 200007 | wc -l") == "0\n")
+    }
+
     @Test("a 200-level tree whose paths are longer than PATH_MAX")
     func deep() throws {
         let scratch = ScratchDirectory()
