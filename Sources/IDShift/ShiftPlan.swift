@@ -356,12 +356,29 @@ final class ShiftApplier: @unchecked Sendable {
         if path.length < Int(PATH_MAX) - 1 {
             return try root.open(at: path, flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
         }
+        // Split the bytes on "/" rather than through `FilePath.components`, which is far slower.
+        let components: [FilePath] = path.withPlatformString { start in
+            var result: [FilePath] = []
+            var bytes = Array(UnsafeBufferPointer(start: start, count: strlen(start) + 1))
+            bytes.withUnsafeMutableBufferPointer { buffer in
+                var componentStart = 0
+                for index in buffer.indices where buffer[index] == 0x2F || buffer[index] == 0 {
+                    let isEnd = buffer[index] == 0
+                    buffer[index] = 0
+                    if index > componentStart {
+                        result.append(FilePath(platformString: buffer.baseAddress! + componentStart))
+                    }
+                    componentStart = index + 1
+                    if isEnd { break }
+                }
+            }
+            return result
+        }
         var current = try root.open(at: ".", flags: flags)
-        for component in path.components {
+        for component in components {
             let next: FileDescriptor
             do throws(Errno) {
-                next = try current.open(at: FilePath(root: nil, [component]), flags: flags,
-                                        resolve: [.beneath, .noSymlinks, .noCrossDevice])
+                next = try current.open(at: component, flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
             } catch {
                 current.closeQuietly()
                 throw error
