@@ -87,7 +87,9 @@ int strata_userns_open(const char *uid_map, const char *gid_map) {
         errno = saved;
         return -1;
     }
-    pid_t pid = clone(userns_child, (char *)stack + stack_size, CLONE_NEWUSER | SIGCHLD, fds);
+    // No exit signal: the host's SIGCHLD handling (and any waitpid(-1) reaper) never sees this
+    // child; it is reaped below with __WALL.
+    pid_t pid = clone(userns_child, (char *)stack + stack_size, CLONE_NEWUSER, fds);
     int saved = errno;
     munmap(stack, stack_size);  // the child runs on its own copy
     close(fds[0]);
@@ -108,7 +110,7 @@ int strata_userns_open(const char *uid_map, const char *gid_map) {
     }
     saved = errno;
     close(fds[1]);  // the child's read returns 0 and it exits
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR) {}
     errno = saved;
     return result;
 }
