@@ -4,6 +4,8 @@
 //   swift run -c release IDShiftExample --time TREE FROM TO
 //       times a shift of an existing TREE (FROM and TO as `c:h:n[,c:h:n…]`, used for both uid
 //       and gid; `-` for the identity)
+//   swift run -c release IDShiftExample --time-mount SOURCE TARGET MAP
+//       times making an idmapped mount of SOURCE at TARGET (left mounted)
 import GraphDriver
 import IDShift
 import StrataSystem
@@ -19,18 +21,35 @@ guard geteuid() == 0 else {
     exit(1)
 }
 
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func mapping(_ text: String) throws(StorageError) -> IDMappings {
+    let ranges = text == "-" ? [] : try IDMap.parseList(text)
+    return IDMappings(uidMap: ranges, gidMap: ranges)
+}
+
 let arguments = CommandLine.arguments
-if arguments.count == 5 && arguments[1] == "--time" {
-    func mapping(_ text: String) throws(StorageError) -> IDMappings {
-        let ranges = text == "-" ? [] : try IDMap.parseList(text)
-        return IDMappings(uidMap: ranges, gidMap: ranges)
+if arguments.count == 5 && arguments[1] == "--time-mount" {
+    do throws(StorageError) {
+        let map = try mapping(arguments[4])
+        let start = ContinuousClock.now
+        try IdmappedMount.makeIdmappedMount(source: FilePath(arguments[2]), target: FilePath(arguments[3]), mappings: map)
+        print("idmapped mount in \(seconds(ContinuousClock.now - start) * 1000) ms")
+    } catch {
+        print("IDShiftExample: \(error)")
+        exit(1)
     }
+    exit(0)
+}
+if arguments.count == 5 && arguments[1] == "--time" {
     do throws(StorageError) {
         let report = try ChownShifter().shift(
             tree: FilePath(arguments[2]), from: try mapping(arguments[3]), to: try mapping(arguments[4]))
-        let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
+        let time = seconds(report.duration)
         print(report)
-        print("seconds \(seconds) entries/s \(Int(Double(report.entriesVisited) / seconds))")
+        print("seconds \(time) entries/s \(Int(Double(report.entriesVisited) / time))")
     } catch {
         print("IDShiftExample: \(error)")
         exit(1)
