@@ -23,6 +23,17 @@ public enum FileCapability {
         return UInt32(value[20]) | UInt32(value[21]) << 8 | UInt32(value[22]) << 16 | UInt32(value[23]) << 24
     }
 
+    /// The revision-3 form of a v2 value, belonging to `rootID`; `nil` when the value is not v2.
+    public static func asRevision3(_ value: [UInt8], rootID: UInt32) -> [UInt8]? {
+        guard value.count == 20, magic(value) & revisionMask == revision2 else { return nil }
+        var out = value
+        let magic = revision3 | (magic(value) & ~revisionMask)
+        out[0] = UInt8(magic & 0xFF); out[1] = UInt8(magic >> 8 & 0xFF)
+        out[2] = UInt8(magic >> 16 & 0xFF); out[3] = UInt8(magic >> 24)
+        out += [UInt8(rootID & 0xFF), UInt8(rootID >> 8 & 0xFF), UInt8(rootID >> 16 & 0xFF), UInt8(rootID >> 24)]
+        return out
+    }
+
     /// The revision-2 form of a v3 value (the root ID dropped); other values unchanged.
     public static func asRevision2(_ value: [UInt8]) -> [UInt8] {
         guard value.count == 24, magic(value) & revisionMask == revision3 else { return value }

@@ -84,8 +84,10 @@ public struct ShiftReport: Sendable, Hashable, CustomStringConvertible {
 /// under the old mapping. The walk is anchored on directory descriptors, never follows a
 /// symlink, changes each inode once (hard links included), and stays on the tree's filesystem.
 /// Around each chown it keeps what chown loses or cannot know about: setuid and setgid bits,
-/// `security.capability` (with a v3 capability's root ID remapped), the named user and group
-/// entries of POSIX ACLs, and the IDs in `user.containers.override_stat`.
+/// `security.capability` (with a v3 capability's root ID remapped, and a v2 capability following
+/// container root when on-disk root 0 is the container's root under the old mapping), the named
+/// user and group entries of POSIX ACLs, and the IDs in `user.containers.override_stat`. A tree
+/// shifted from the identity then reads exactly as it would through an idmapped mount.
 ///
 /// A shift first plans every change, then makes them: an ID that cannot be mapped fails the
 /// shift before any file is changed. Only a system-call failure while changing (a full disk, a

@@ -25,6 +25,9 @@ struct OwnerTranslation: Sendable {
         overflowGID = options.overflowGID
     }
 
+    /// Whether on-disk user 0 has a container ID under the old mapping (always, for the identity).
+    var sourceHoldsRoot: Bool { IDMappings.containerID(0, from.uidMap) != nil }
+
     /// The new host ID of a user (`group: false`) or group ID.
     @inline(__always)
     func translate(_ id: UInt32, group: Bool) -> Result<UInt32, Failure> {

@@ -227,6 +227,14 @@ final class ShiftPlanner: @unchecked Sendable {
                 if let rootID = FileCapability.rootID(value) {
                     let mapped = try translated(rootID, group: false, what: "capability root", entryPath, &report)
                     rewritten = FileCapability.mappingRootID(value) { _ in mapped } ?? value
+                } else if translation.sourceHoldsRoot, value.count == 20 {
+                    // A v2 capability belongs to on-disk root 0, as the kernel reads it (an
+                    // idmapped mount shows it as v3 with the mapped root). When 0 is the
+                    // container's root under the old mapping, it follows the root to the new one;
+                    // a root ID of 0 is stored by the kernel as v2 again. Otherwise it is the
+                    // host root's and is kept as it is.
+                    let mapped = try translated(0, group: false, what: "capability root", entryPath, &report)
+                    if mapped != 0 { rewritten = FileCapability.asRevision3(value, rootID: mapped) ?? value }
                 }
                 // chown drops the capability; write it back even when it is the same.
                 if ownerChanges || rewritten != value {

@@ -55,6 +55,38 @@ struct IdmappedMountTests {
         #expect(throws: (any Error).self) { try shell("touch \(merged)/tmp/by-host-root") }
     }
 
+    @Test("a tree shifted in place reads exactly as the same tree through an idmapped mount, and shifts back")
+    func walkAgreesWithTheKernel() throws {
+        let scratch = ScratchDirectory()
+        let walked = scratch.directory("walked")
+        let layer = scratch.directory("layer")
+        let merged = scratch.directory("merged")
+        // v2 capabilities (setcap, and a v3 with root ID 0, which the kernel stores as v2), ACLs,
+        // setuid, symlinks, several owners.
+        try shell("""
+            set -e; cd \(walked); mkdir -p d/e; touch d/f s c3 d/e/g; ln -s d/f l; ln d/f d/hard
+            chown 1000:1001 d/f; chown -h 5:6 l; chown 33:33 d/e d/e/g; chmod 4755 s; chmod 2755 d/e/g
+            setfacl -m u:1002:rw,g:1003:r d/f; setfacl -d -m u:1004:rx,g:1005:r d
+            setcap cap_net_raw+ep s; setfattr -n security.capability -v 0x010000030020000000000000000000000000000000000000 c3
+            setfattr -n user.containers.override_stat -v '7:8:0644' d/e/g
+            cp -a . \(layer)
+            """)
+        let original = try snapshot(walked)
+        #expect(xattr(walked + "/c3", "security.capability")?.count == 20)
+        let mappings = IDMappings(uidMap: try IDMap.parseList("0:100000:65536"), gidMap: try IDMap.parseList("0:200000:65536"))
+
+        try ChownShifter().shift(tree: FilePath(walked), from: .identity, to: mappings)
+        try IdmappedMount.makeIdmappedMount(source: FilePath(layer), target: FilePath(merged), mappings: mappings)
+        defer { _ = try? shell("umount \(merged)") }
+        // user.containers.override_stat is ours, not the kernel's: the mount shows it unchanged.
+        let kernelView = try snapshot(merged).replacingOccurrences(of: "0x373a383a30363434", with: "0x3130303030373a3230303030383a30363434")
+        #expect(try snapshot(walked) == kernelView)
+        #expect(FileCapability.rootID(xattr(walked + "/s", "security.capability")!) == 100_000)
+
+        try ChownShifter().shift(tree: FilePath(walked), from: mappings, to: .identity)
+        #expect(try snapshot(walked) == original)
+    }
+
     @Test("an identity mapping shows owners unchanged; a detached mount can be attached later")
     func identityAndDetached() throws {
         let scratch = ScratchDirectory()

@@ -159,6 +159,11 @@ struct MappingTests {
         #expect(Array(mapped[20...]) == [0x40, 0x0D, 0x03, 0x00])  // 200000
         #expect(Array(mapped[..<20]) == Array(v3[..<20]))
         v3[3] = 0x02
-        #expect(FileCapability.rootID(Array(v3[..<20])) == nil)
+        let v2 = Array(v3[..<20])
+        #expect(FileCapability.rootID(v2) == nil)
+        let promoted = FileCapability.asRevision3(v2, rootID: 100_000)!
+        #expect(promoted == [0x01, 0, 0, 0x03] + [UInt8](repeating: 0, count: 16) + [0xA0, 0x86, 0x01, 0x00])
+        #expect(FileCapability.asRevision2(promoted) == v2)
+        #expect(FileCapability.asRevision3(promoted, rootID: 1) == nil)
     }
 }
