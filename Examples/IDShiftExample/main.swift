@@ -1,7 +1,7 @@
 // IDShiftExample: shifts a small tree from one ID mapping to another and shows what changed.
 //
 //   swift run IDShiftExample                 # as root
-//   swift run -c release IDShiftExample --time TREE FROM TO
+//   swift run -c release IDShiftExample --time TREE FROM TO [THREADS]
 //       times a shift of an existing TREE (FROM and TO as `c:h:n[,c:h:n…]`, used for both uid
 //       and gid; `-` for the identity)
 //   swift run -c release IDShiftExample --time-mount SOURCE TARGET MAP
@@ -43,9 +43,10 @@ if arguments.count == 5 && arguments[1] == "--time-mount" {
     }
     exit(0)
 }
-if arguments.count == 5 && arguments[1] == "--time" {
+if (arguments.count == 5 || arguments.count == 6) && arguments[1] == "--time" {
+    let threads = arguments.count == 6 ? Int(arguments[5]) ?? 2 : 2
     do throws(StorageError) {
-        let report = try ChownShifter().shift(
+        let report = try ChownShifter(options: ShiftOptions(threads: threads)).shift(
             tree: FilePath(arguments[2]), from: try mapping(arguments[3]), to: try mapping(arguments[4]))
         let time = seconds(report.duration)
         print(report)

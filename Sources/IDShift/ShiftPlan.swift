@@ -213,9 +213,10 @@ final class ShiftPlanner: @unchecked Sendable {
             }
         }
 
+        // A symlink cannot carry a capability, an ACL or a user.* attribute: no need to look.
         let names: [String]
         do throws(Errno) {
-            names = try fd.extendedAttributeNamesNoFollow(at: path)
+            names = kind == .symlink ? [] : try fd.extendedAttributeNamesNoFollow(at: path)
         } catch {
             throw StorageError("shift ownership: list extended attributes", path: fullPath(entryPath), errno: error)
         }
