@@ -54,11 +54,18 @@ int strata_setxattrat(int dirfd, const char *path, int at_flags, const char *nam
     return (int)syscall(SYS_setxattrat, dirfd, path, at_flags, name, &args, sizeof(args));
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
 // The child only closes, reads and exits: nothing that a copy of a multithreaded process may not do.
+// It closes every descriptor but the pipe's read end first, so that its copies never keep the
+// host's files open or its mounts busy while it lives.
 static int userns_child(void *arg) {
     int *fds = arg;
     char byte;
-    close(fds[1]);
+    if (fds[0] > 0) syscall(SYS_close_range, 0U, (unsigned int)fds[0] - 1, 0U);
+    syscall(SYS_close_range, (unsigned int)fds[0] + 1, ~0U, 0U);
     while (read(fds[0], &byte, 1) < 0 && errno == EINTR) {}
     _exit(0);
 }

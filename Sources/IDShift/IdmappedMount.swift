@@ -40,7 +40,8 @@ public enum IdmappedMount {
 
     /// An idmapped clone of the mount at `source`, not attached anywhere: the caller owns the
     /// descriptor, and can attach it with `moveMount(to:)` or hand it on (the mount goes away
-    /// when the last descriptor of it is closed, unless attached).
+    /// when the last descriptor of it is closed, unless attached). Once attached, close the
+    /// descriptor: while it is open the mount is busy and cannot be unmounted.
     public static func detachedIdmappedMount(source: FilePath, mappings: IDMappings) throws(StorageError) -> FileDescriptor {
         let namespace = try userNamespace(for: mappings)
         let clone: FileDescriptor

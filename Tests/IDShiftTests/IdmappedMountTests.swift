@@ -18,7 +18,7 @@ struct IdmappedMountTests {
         #expect(IdmappedMount.supportsIdmappedMounts(at: FilePath(scratch.path)))
         let tmpfs = scratch.directory("tmpfs")
         try shell("mount -t tmpfs strata-test \(tmpfs)")
-        defer { _ = try? shell("umount \(tmpfs)") }
+        defer { _ = try? shell("umount -l \(tmpfs)") }
         #expect(IdmappedMount.supportsIdmappedMounts(at: FilePath(tmpfs)))
         #expect(!IdmappedMount.supportsIdmappedMounts(at: "/proc"))
         #expect(!IdmappedMount.supportsIdmappedMounts(at: "/nonexistent"))
@@ -37,7 +37,7 @@ struct IdmappedMountTests {
             """)
         let mappings = IDMappings(uidMap: try IDMap.parseList("0:100000:65536"), gidMap: try IDMap.parseList("0:200000:65536"))
         try IdmappedMount.makeIdmappedMount(source: FilePath(layer), target: FilePath(merged), mappings: mappings)
-        defer { _ = try? shell("umount \(merged)") }
+        defer { _ = try? shell("umount -l \(merged)") }
 
         let overflowUID = IDMap.overflowUserID(), overflowGID = IDMap.overflowGroupID()
         #expect(try owner(merged) == Owner(uid: 100_000, gid: 200_000, mode: 0o755))
@@ -77,7 +77,7 @@ struct IdmappedMountTests {
 
         try ChownShifter().shift(tree: FilePath(walked), from: .identity, to: mappings)
         try IdmappedMount.makeIdmappedMount(source: FilePath(layer), target: FilePath(merged), mappings: mappings)
-        defer { _ = try? shell("umount \(merged)") }
+        defer { _ = try? shell("umount -l \(merged)") }
         // user.containers.override_stat is ours, not the kernel's: the mount shows it unchanged.
         let kernelView = try snapshot(merged).replacingOccurrences(of: "0x373a383a30363434", with: "0x3130303030373a3230303030383a30363434")
         #expect(try snapshot(walked) == kernelView)
@@ -94,9 +94,10 @@ struct IdmappedMountTests {
         let merged = scratch.directory("merged")
         try shell("touch \(layer)/f && chown 1234:5678 \(layer)/f")
         let detached = try IdmappedMount.detachedIdmappedMount(source: FilePath(layer), mappings: .identity)
-        defer { detached.closeQuietly() }
         try detached.moveMount(to: FilePath(merged))
-        defer { _ = try? shell("umount \(merged)") }
+        // The descriptor keeps the mount busy: close it before unmounting.
+        detached.closeQuietly()
+        defer { _ = try? shell("umount -l \(merged)") }
         #expect(try owner(merged + "/f").uid == 1234)
         #expect(try owner(merged + "/f").gid == 5678)
     }

@@ -17,7 +17,13 @@ final class ScratchDirectory {
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
 
-    deinit { _ = try? shell("rm -rf '\(path)'") }
+    deinit {
+        // A test that failed half-way may have left a mount inside: never delete through it.
+        for entry in Mounts.mountTable().reversed() where entry.mountPoint.hasPrefix(path + "/") {
+            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
+        }
+        _ = try? shell("rm -rf --one-file-system '\(path)'")
+    }
 
     /// Makes a subdirectory (and its parents) and returns its path.
     func directory(_ name: String) -> String {
