@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -57,6 +58,16 @@ int strata_setxattrat(int dirfd, const char *path, int at_flags, const char *nam
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+
+int strata_is_mount_root(int dirfd, const char *path) {
+    struct statx st;
+    if (statx(dirfd, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, 0, &st) < 0) return -1;
+    if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
 
 // The child only closes, reads and exits: nothing that a copy of a multithreaded process may not do.
 // It closes every descriptor but the pipe's read end first, so that its copies never keep the

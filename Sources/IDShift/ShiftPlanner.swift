@@ -166,7 +166,9 @@ final class ShiftPlanner: @unchecked Sendable {
         }
         report.entriesVisited += 1
         let kind = status.kind
-        if status.device != rootDevice {
+        // The walk stays on the tree's own mount: another filesystem, or a bind mount of this
+        // one, is left alone, its root included.
+        if status.device != rootDevice || (kind == .directory && !isRoot && (try? fd.isMountRoot(at: path)) == true) {
             report.mountPointsSkipped += 1
             return
         }

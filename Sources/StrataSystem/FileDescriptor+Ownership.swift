@@ -22,6 +22,16 @@ extension FileDescriptor {
         }
     }
 
+    /// Whether `path` (never a symlink's target) is the root of a mount, a bind mount of the
+    /// same filesystem included, which a device number comparison cannot tell.
+    ///
+    /// The corresponding C function is `statx` with `STATX_ATTR_MOUNT_ROOT`.
+    public func isMountRoot(at path: FilePath) throws(Errno) -> Bool {
+        try path.withCPath { p throws(Errno) in
+            try syscall { strata_is_mount_root(self.rawValue, p) } == 1
+        }
+    }
+
     /// Lists the names of `path`'s extended attributes (of a symlink itself); empty when it has
     /// none, in one system call for the common case of a short list.
     ///

@@ -363,7 +363,7 @@ struct WalkTests {
         #expect(report.idsOverflowed == 1)
     }
 
-    @Test("the walk stays on the tree's filesystem: a mount inside it is left alone")
+    @Test("the walk stays on the tree's mount: a tmpfs or a bind mount inside it is left alone")
     func mountPoint() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
@@ -372,11 +372,20 @@ struct WalkTests {
             mount -t tmpfs -o mode=0755 strata-test mnt; touch mnt/inner; chown 100000:100000 mnt mnt/inner
             """)
         defer { _ = try? shell("umount -l \(tree)/mnt") }
+        // A bind mount of the same filesystem has the same device number: found by statx.
+        let outside = scratch.directory("outside")
+        try shell("""
+            set -e; touch \(outside)/kept; chown 100000:100000 \(outside) \(outside)/kept
+            mkdir \(tree)/bind; chown 100000:100000 \(tree)/bind; mount --bind \(outside) \(tree)/bind
+            """)
+        defer { _ = try? shell("umount -l \(tree)/bind") }
         let report = try ChownShifter().shift(tree: FilePath(tree), from: from, to: to)
         #expect(try owner(tree + "/f").uid == 200_000)
         #expect(try owner(tree + "/mnt").uid == 100_000)
         #expect(try owner(tree + "/mnt/inner").uid == 100_000)
-        #expect(report.mountPointsSkipped == 1)
+        #expect(try owner(outside).uid == 100_000)
+        #expect(try owner(outside + "/kept").uid == 100_000)
+        #expect(report.mountPointsSkipped == 2)
     }
 
     @Test("one thread and four threads give the same result", arguments: [1, 4])

@@ -16,6 +16,10 @@ long strata_getxattrat(int dirfd, const char *path, int at_flags, const char *na
 int strata_setxattrat(int dirfd, const char *path, int at_flags, const char *name,
                       const void *value, size_t size, int xattr_flags);
 
+/// Whether `path` (relative to `dirfd`, never following a symlink) is the root of a mount, bind
+/// mounts of the same filesystem included: 1 or 0, or -1 with `errno` set.
+int strata_is_mount_root(int dirfd, const char *path);
+
 /// Makes a user namespace whose `uid_map` and `gid_map` hold `uid_map` and `gid_map` (the
 /// files' text: `inside outside count` lines) and returns a descriptor of it (close-on-exec).
 ///
