@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "OCIImage", "StrataSystem",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -191,6 +191,14 @@ let package = Package(
                 // None: SwiftPM builds the tests; the runner works under /var/tmp, not in the package.
                 // (.writeToPackageDirectory would make every run ask or need a flag.)
                 permissions: [])),
+        .plugin(
+            name: "HostCheck",
+            capability: .command(
+                intent: .custom(
+                    verb: "check-host",
+                    description: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux"),
+                permissions: []),
+            dependencies: ["strata"]),
         .testTarget(
             name: "IDShiftTests",
             dependencies: ["IDShift", "GraphDriver", "StrataSystem",
