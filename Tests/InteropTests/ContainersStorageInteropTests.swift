@@ -1,0 +1,174 @@
+import Foundation
+import LayerArchive
+import StrataSystem
+import SystemPackage
+import Testing
+
+/// Layers go from Strata to containers-storage (its overlay driver, the reference) and back, and
+/// each side's `diff` directory must be the tree the other side started from: content, modes,
+/// owners, times, xattrs (capabilities and ACLs included), whiteouts, opaque directories,
+/// hardlinks and devices.
+///
+/// The root directory of a layer is not compared: no layer stream carries it (neither Strata nor
+/// containers-storage writes a `./` entry), and containers-storage gives a new layer's `diff` its
+/// own mode (0555, or the parent's).
+@Suite(
+    "Interop with containers-storage", .serialized,
+    .enabled(if: Tool.isRoot, "needs root: device nodes, owners, trusted.overlay xattrs, mounts"),
+    .enabled(if: Tool.containersStorage != nil,
+             "containers-storage is not installed (Debian package containers-storage)"),
+    .enabled(if: Tool.haveFixtureTools,
+             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod and tar"))
+struct ContainersStorageInteropTests {
+    @Test("A layer exported by Strata applies in containers-storage to the same tree")
+    func strataToContainersStorage() throws {
+        let scratch = Scratch("to-cs")
+        defer { scratch.close() }
+        let lower = try scratch.directory("strata/lower")
+        let upper = try scratch.directory("strata/upper")
+        try makeLayerTree("lower", in: lower)
+        try makeLayerTree("upper", in: upper)
+        let lowerTar = scratch.file("lower.tar"), upperTar = scratch.file("upper.tar")
+        try strataExport(layer: lower, lowers: [], to: lowerTar)
+        try strataExport(layer: upper, lowers: [lower], to: upperTar)
+
+        let cs = try ContainersStorage(in: scratch)
+        defer { cs.close() }
+        try cs("create-layer", "--id", "base")
+        try cs("applydiff", "--file", lowerTar, "base")
+        try cs("create-layer", "--id", "top", "base")
+        try cs("applydiff", "--file", upperTar, "top")
+
+        let base = try Tree.read(lower).differences(from: Tree.read(cs.diffDirectory("base")))
+        #expect(base.isEmpty, "containers-storage's base layer differs from Strata's:\n\(base.joined(separator: "\n"))")
+
+        var expected = try Tree.read(upper)
+        try expectFixtureIsComplete(expected, whiteoutsMadeBy: "hand")
+        // fresh-opq is opaque in Strata's layer, but nothing below it has that path, so the stream
+        // carries no `.wh..wh..opq` and containers-storage makes a plain directory: the merged
+        // views are the same.
+        #expect(expected.files["fresh-opq"]?.xattrs["trusted.overlay.opaque"] != nil)
+        expected.files["fresh-opq"]?.xattrs["trusted.overlay.opaque"] = nil
+        let top = try expected.differences(from: Tree.read(cs.diffDirectory("top")))
+        #expect(top.isEmpty, "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
+    }
+
+    @Test("A layer exported by containers-storage applies in Strata to the same tree")
+    func containersStorageToStrata() throws {
+        let scratch = Scratch("from-cs")
+        defer { scratch.close() }
+        let cs = try ContainersStorage(in: scratch)
+        defer { cs.close() }
+
+        // The base layer: a GNU tar applied by containers-storage.
+        let source = try scratch.directory("source")
+        try makeLayerTree("lower", in: source)
+        let gnuTar = scratch.file("base-gnu.tar")
+        try run("/bin/tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", source, "-cf", gnuTar, "."])
+        try cs("create-layer", "--id", "base")
+        try cs("applydiff", "--file", gnuTar, "base")
+
+        // The top layer: written through containers-storage's own overlay mount, so the
+        // whiteouts and the opaque directory are the ones overlayfs makes (rm, rm -rf + mkdir).
+        try cs("create-layer", "--id", "top", "base")
+        let merged = try cs("mount", "top").trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            try makeLayerTree("merged", in: merged)
+        } catch {
+            _ = try? cs("unmount", "top")
+            throw error
+        }
+        try cs("unmount", "top")
+
+        let baseTar = scratch.file("base.tar"), topTar = scratch.file("top.tar")
+        try cs("diff", "--uncompressed", "--file", baseTar, "base")
+        try cs("diff", "--uncompressed", "--file", topTar, "top")
+
+        let strataBase = try scratch.directory("strata/base")
+        let strataTop = try scratch.directory("strata/top")
+        try strataApply(archive: baseTar, into: strataBase)
+        try strataApply(archive: topTar, into: strataTop)
+
+        let csBase = try Tree.read(cs.diffDirectory("base")).carried(by: try StreamFacts(baseTar))
+        let base = csBase.differences(from: try Tree.read(strataBase))
+        #expect(base.isEmpty, "Strata's base layer differs from containers-storage's:\n\(base.joined(separator: "\n"))")
+
+        let csTopTree = try Tree.read(cs.diffDirectory("top"))
+        try expectFixtureIsComplete(csTopTree, whiteoutsMadeBy: "overlayfs")
+        let topFacts = try StreamFacts(topTar)
+        // What containers-storage 1.43 leaves out of its stream, so the tree it describes is
+        // not quite the one on its disk (see StreamFacts).
+        #expect(!topFacts.hasSubsecondTimes, "containers-storage now writes sub-second times: drop the truncation")
+        #expect(!topFacts.hasACLs, "containers-storage now exports ACLs: drop the ACL exception")
+        let top = csTopTree.carried(by: topFacts).differences(from: try Tree.read(strataTop))
+        #expect(top.isEmpty, "Strata's top layer differs from containers-storage's:\n\(top.joined(separator: "\n"))")
+    }
+}
+
+/// Checks that a tree made from the `upper`/`merged` fixture holds every kind of entry the
+/// interop tests claim to compare, so that a comparison cannot pass for lack of them.
+func expectFixtureIsComplete(_ tree: Tree, whiteoutsMadeBy: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let f = tree.files
+    func has(_ path: String, _ what: String, _ ok: (FileRecord) -> Bool) {
+        #expect(f[path].map(ok) == true, "fixture (\(whiteoutsMadeBy)): \(path) should be \(what); it is \(f[path].map { "\($0)" } ?? "missing")", sourceLocation: sourceLocation)
+    }
+    has("removed", "a whiteout", { $0.isWhiteout })
+    has("gone", "a whiteout", { $0.isWhiteout })
+    has("opq", "an opaque directory", { $0.kind == .directory && $0.xattrs["trusted.overlay.opaque"] == Array("y".utf8) })
+    has("opq/fresh", "a file", { $0.kind == .regular })
+    has("links/a", "hardlinked three times", { $0.linkGroup == ["hard-top", "links/a", "links/b"] })
+    has("chardev", "char device 1,3", { $0.kind == .characterDevice && $0.device == "1,3" })
+    has("blockdev", "block device 7,0", { $0.kind == .blockDevice && $0.device == "7,0" && $0.gid == 6 })
+    has("fifo", "a FIFO", { $0.kind == .fifo && $0.mode == 0o640 })
+    has("suid", "setuid", { $0.mode == 0o4755 })
+    has("sgid", "setgid", { $0.mode == 0o2711 && $0.gid == 50 })
+    has("sticky", "sticky", { $0.mode == 0o1777 })
+    has("shared", "a setgid directory", { $0.mode == 0o2775 && $0.gid == 100 })
+    has("odd-dir", "mode 0710", { $0.mode == 0o710 })
+    has("owned", "owned by 1000:1000", { $0.uid == 1000 && $0.gid == 1000 && $0.mode == 0o640 })
+    has("link-owned", "a symlink owned by 1000:1000", { $0.kind == .symlink && $0.uid == 1000 })
+    has("plain", "a file with user xattrs", { $0.xattrs["user.binary"] == [0x00, 0xff, 0x10] && $0.xattrs["user.greeting"] != nil })
+    has("xdir", "a directory with a user xattr", { $0.xattrs["user.dir"] == Array("yes".utf8) })
+    has("capped", "a file with a capability", { $0.xattrs["security.capability"] != nil })
+    has("acl-file", "a file with an access ACL", { $0.xattrs["system.posix_acl_access"] != nil })
+    has("acl-dir", "a directory with a default ACL", { $0.xattrs["system.posix_acl_default"] != nil })
+    has("big.bin", "70000 bytes", { $0.size == 70000 })
+}
+
+/// What a containers-storage `diff` stream can carry of the tree it was made from.
+///
+/// containers-storage 1.43 writes times in whole seconds (its tar headers are truncated to the
+/// second, and it writes no PAX `mtime` records) and exports only `security.capability` and
+/// `user.*` xattrs: POSIX ACLs (`system.posix_acl_access`/`_default`) are left out, although it
+/// restores them when a stream carries them. Strata can only apply what the stream holds, so the
+/// expected tree is the containers-storage tree with those taken out, and only when the stream
+/// lacks them.
+struct StreamFacts {
+    var hasSubsecondTimes: Bool
+    var hasACLs: Bool
+
+    init(_ archive: String) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: archive))
+        hasSubsecondTimes = bytes.range(of: Data(" mtime=".utf8)) != nil
+        hasACLs = bytes.range(of: Data("SCHILY.xattr.system.posix_acl_".utf8)) != nil
+    }
+}
+
+extension Tree {
+    /// This tree as a stream with `facts` can describe it.
+    func carried(by facts: StreamFacts) -> Tree {
+        var copy = self
+        for (path, var record) in files {
+            if !facts.hasSubsecondTimes, var t = record.mtime {
+                t.nanoseconds = 0
+                record.mtime = t
+            }
+            if !facts.hasACLs {
+                record.xattrs["system.posix_acl_access"] = nil
+                record.xattrs["system.posix_acl_default"] = nil
+            }
+            copy.files[path] = record
+        }
+        return copy
+    }
+}
