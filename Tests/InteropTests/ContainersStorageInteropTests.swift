@@ -43,7 +43,7 @@ struct ContainersStorageInteropTests {
         #expect(base.isEmpty, "containers-storage's base layer differs from Strata's:\n\(base.joined(separator: "\n"))")
 
         var expected = try Tree.read(upper)
-        try expectFixtureIsComplete(expected, whiteoutsMadeBy: "hand")
+        try expectFixtureIsComplete(expected, madeBy: "by hand")
         // fresh-opq is opaque in Strata's layer, but nothing below it has that path, so the stream
         // carries no `.wh..wh..opq` and containers-storage makes a plain directory: the merged
         // views are the same.
@@ -94,7 +94,7 @@ struct ContainersStorageInteropTests {
         #expect(base.isEmpty, "Strata's base layer differs from containers-storage's:\n\(base.joined(separator: "\n"))")
 
         let csTopTree = try Tree.read(cs.diffDirectory("top"))
-        try expectFixtureIsComplete(csTopTree, whiteoutsMadeBy: "overlayfs")
+        try expectFixtureIsComplete(csTopTree, madeBy: "through overlayfs")
         let topFacts = try StreamFacts(topTar)
         // What containers-storage 1.43 leaves out of its stream, so the tree it describes is
         // not quite the one on its disk (see StreamFacts).
@@ -107,14 +107,18 @@ struct ContainersStorageInteropTests {
 
 /// Checks that a tree made from the `upper`/`merged` fixture holds every kind of entry the
 /// interop tests claim to compare, so that a comparison cannot pass for lack of them.
-func expectFixtureIsComplete(_ tree: Tree, whiteoutsMadeBy: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+/// With `layerForm`, the tree is a layer (whiteouts and opaque markers); without, it is a
+/// merged root filesystem.
+func expectFixtureIsComplete(_ tree: Tree, madeBy: String, layerForm: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws {
     let f = tree.files
     func has(_ path: String, _ what: String, _ ok: (FileRecord) -> Bool) {
-        #expect(f[path].map(ok) == true, "fixture (\(whiteoutsMadeBy)): \(path) should be \(what); it is \(f[path].map { "\($0)" } ?? "missing")", sourceLocation: sourceLocation)
+        #expect(f[path].map(ok) == true, "fixture (\(madeBy)): \(path) should be \(what); it is \(f[path].map { "\($0)" } ?? "missing")", sourceLocation: sourceLocation)
     }
-    has("removed", "a whiteout", { $0.isWhiteout })
-    has("gone", "a whiteout", { $0.isWhiteout })
-    has("opq", "an opaque directory", { $0.kind == .directory && $0.xattrs["trusted.overlay.opaque"] == Array("y".utf8) })
+    if layerForm {
+        has("removed", "a whiteout", { $0.isWhiteout })
+        has("gone", "a whiteout", { $0.isWhiteout })
+        has("opq", "an opaque directory", { $0.kind == .directory && $0.xattrs["trusted.overlay.opaque"] == Array("y".utf8) })
+    }
     has("opq/fresh", "a file", { $0.kind == .regular })
     has("links/a", "hardlinked three times", { $0.linkGroup == ["hard-top", "links/a", "links/b"] })
     has("chardev", "char device 1,3", { $0.kind == .characterDevice && $0.device == "1,3" })

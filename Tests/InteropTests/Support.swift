@@ -218,7 +218,7 @@ struct FileRecord: Equatable, CustomStringConvertible {
     /// Major and minor of a device.
     var device: String?
     var xattrs: [String: [UInt8]]
-    /// Left out for directories unless asked for, and for whiteouts (see `Tree.read`).
+    /// Left out for whiteouts, and for directories when asked (see `Tree.read`).
     var mtime: FileTime?
     /// For a regular file with more than one link: the paths of the tree that share its inode,
     /// sorted (its hardlink group); nil otherwise.
@@ -243,8 +243,8 @@ struct Tree {
     var files: [String: FileRecord]
 
     struct Options {
-        /// Compare directory modification times (off by default: see the tests for why).
-        var directoryTimes = false
+        /// Compare directory modification times.
+        var directoryTimes = true
         /// Include the root directory itself as `.`.
         var includeRoot = false
     }

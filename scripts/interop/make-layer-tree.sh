@@ -27,7 +27,8 @@ lower)
     printf 'bye\n' > removed
     printf 'also bye\n' > gone/inside
     printf 'stays\n' > keep/stays
-    chown 1000:1000 keep/stays
+    chown 1000:1000 keep/stays keep
+    chmod 0750 keep
     stamp opq/old opq/sub/deeper removed gone/inside keep/stays
     ;;
 upper|merged)
@@ -77,8 +78,9 @@ upper|merged)
     mkdir acl-dir
     setfacl -d -m u:1000:rwx acl-dir
     setfacl -m u:1001:rx acl-dir
-    # the lower's keep/ gets a sibling
-    mkdir -p keep
+    # the lower's keep/ (0750, 1000:1000) gets a new file; in layer form the directory is
+    # copied up as overlayfs would
+    if [ ! -d keep ]; then mkdir -m 0750 keep && chown 1000:1000 keep; fi
     printf 'new\n' > keep/new
     if [ "$what" = upper ]; then
         # deletions, written the way overlayfs writes them
