@@ -103,6 +103,78 @@ struct ContainersStorageInteropTests {
         let top = csTopTree.carried(by: topFacts).differences(from: try Tree.read(strataTop))
         #expect(top.isEmpty, "Strata's top layer differs from containers-storage's:\n\(top.joined(separator: "\n"))")
     }
+
+    @Test("Strata's export of a containers-storage layer lists the entries containers-storage's diff lists")
+    func sameStreamAsContainersStorage() throws {
+        let scratch = Scratch("stream")
+        defer { scratch.close() }
+        let cs = try ContainersStorage(in: scratch)
+        defer { cs.close() }
+        let source = try scratch.directory("source")
+        try makeLayerTree("lower", in: source)
+        let gnuTar = scratch.file("base-gnu.tar")
+        try run("/bin/tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", source, "-cf", gnuTar, "."])
+        try cs("create-layer", "--id", "base")
+        try cs("applydiff", "--file", gnuTar, "base")
+        try cs("create-layer", "--id", "top", "base")
+        let merged = try cs("mount", "top").trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            try makeLayerTree("merged", in: merged)
+        } catch {
+            _ = try? cs("unmount", "top")
+            throw error
+        }
+        try cs("unmount", "top")
+
+        let csTar = scratch.file("cs.tar"), strataTar = scratch.file("strata.tar")
+        try cs("diff", "--uncompressed", "--file", csTar, "top")
+        try strataExport(layer: cs.diffDirectory("top"), lowers: [cs.diffDirectory("base")], to: strataTar)
+
+        // Where the two streams differ on purpose or harmlessly, both are brought to one form
+        // here; everything else (entry names and order, types, permission bits, owners, sizes,
+        // content, link targets, devices, the other xattrs, whole-second times) must match.
+        //  - containers-storage puts the file-type bits in the header's mode field (0100644);
+        //    Strata writes the permission bits (0644). Readers take the type from the typeflag.
+        //  - containers-storage fills uname/gname from the host's user database; Strata leaves
+        //    them empty (IDs are what a layer means; names are the exporting host's).
+        //  - containers-storage writes whole seconds; Strata adds PAX mtime with nanoseconds.
+        //  - containers-storage writes `.wh..wh..opq` with mtime 0; Strata with the directory's.
+        //  - containers-storage exports no ACLs; Strata writes them as SCHILY.xattr.system.posix_acl_*
+        //    (binary, which containers-storage restores) and SCHILY.acl.* (text, for GNU tar/star).
+        //  - containers-storage gives a whiteout whose overlay inode it has seen before (overlayfs
+        //    shares one whiteout inode) a stray linkname (the first whiteout's name without `.wh.`)
+        //    on a regular-file entry; readers ignore it.
+        let csEntries = try tarListing(csTar).map { entry in
+            var e = entry
+            e.mode &= 0o7777
+            e.userName = ""
+            e.groupName = ""
+            if e.name.hasSuffix(".wh..wh..opq") { e.mtimeSeconds = 0 }
+            if e.type == "0" && (e.name.split(separator: "/").last ?? "").hasPrefix(".wh.") { e.linkName = "" }
+            return e
+        }
+        let csHasACLs = csEntries.contains { $0.xattrs.keys.contains { $0.hasPrefix("system.posix_acl_") } }
+        #expect(!csHasACLs, "containers-storage now exports ACLs: drop the ACL exception")
+        let strataEntries = try tarListing(strataTar).map { entry in
+            var e = entry
+            e.mtimeFraction = nil
+            e.userName = ""
+            e.groupName = ""
+            if e.name.hasSuffix(".wh..wh..opq") { e.mtimeSeconds = 0 }
+            if !csHasACLs {
+                e.xattrs = e.xattrs.filter { !$0.key.hasPrefix("system.posix_acl_") }
+                e.otherRecords = e.otherRecords.filter { !$0.key.hasPrefix("SCHILY.acl.") }
+            }
+            return e
+        }
+        // The fixture's ACLs are in Strata's stream in both forms.
+        let strataACLFile = try tarListing(strataTar).first { $0.name == "acl-file" }
+        #expect(strataACLFile?.xattrs["system.posix_acl_access"] != nil && strataACLFile?.otherRecords["SCHILY.acl.access"] != nil)
+        #expect(csEntries.count > 30 && csEntries.contains { $0.name == "opq/.wh..wh..opq" } && csEntries.contains { $0.name == ".wh.gone" })
+
+        let differences = listingDifferences(expected: csEntries, actual: strataEntries)
+        #expect(differences.isEmpty, "Strata's stream differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
+    }
 }
 
 /// Checks that a tree made from the `upper`/`merged` fixture holds every kind of entry the
