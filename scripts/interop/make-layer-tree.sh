@@ -78,6 +78,13 @@ upper|merged)
     mkdir acl-dir
     setfacl -d -m u:1000:rwx acl-dir
     setfacl -m u:1001:rx acl-dir
+    # names: longer than a ustar header holds, non-ASCII, with spaces
+    long=$(printf 'd%.0s' $(seq 1 120))
+    mkdir -p "names/$long"
+    printf 'long\n' > "names/$long/$(printf 'f%.0s' $(seq 1 140))"
+    printf 'utf8\n' > "names/café ☕"
+    printf 'space\n' > "names/with space"
+    ln -s "$long" "names/link-to-long-$(printf 'l%.0s' $(seq 1 90))"
     # the lower's keep/ (0750, 1000:1000) gets a new file; in layer form the directory is
     # copied up as overlayfs would
     if [ ! -d keep ]; then mkdir -m 0750 keep && chown 1000:1000 keep; fi
