@@ -141,18 +141,18 @@ func unmountAll(below root: String) {
 // MARK: - Tar streams through Strata
 
 /// Exports a layer with `LayerExporter` to the file `archive`.
-func strataExport(layer: String, lowers: [String], to archive: String) throws {
+func strataExport(layer: String, lowers: [String], to archive: String, options: ExportOptions = ExportOptions()) throws {
     let fd = try FileDescriptor.open(FilePath(archive), .writeOnly, options: [.create, .truncate],
                                      permissions: .init(rawValue: 0o644))
     defer { try? fd.close() }
     try LayerExporter.export(layer: FilePath(layer), lowers: lowers.map { FilePath($0) }, to: fd,
-                             options: ExportOptions())
+                             options: options)
 }
 
 /// Applies the tar file `archive` to the directory `layer` with `LayerApplier`.
 @discardableResult
-func strataApply(archive: String, into layer: String) throws -> ApplyResult {
-    try LayerApplier.apply(archive: FilePath(archive), into: FilePath(layer), options: ApplyOptions())
+func strataApply(archive: String, into layer: String, options: ApplyOptions = ApplyOptions()) throws -> ApplyResult {
+    try LayerApplier.apply(archive: FilePath(archive), into: FilePath(layer), options: options)
 }
 
 // MARK: - containers-storage
@@ -166,10 +166,11 @@ final class ContainersStorage {
     let runRoot: String
     let config: String
 
-    init(in scratch: Scratch) throws {
-        graphRoot = try scratch.directory("cs/root")
-        runRoot = try scratch.directory("cs/run")
-        config = scratch.file("cs/storage.conf")
+    /// `overlayOptions` are extra lines for `[storage.options.overlay]`.
+    init(in scratch: Scratch, name: String = "cs", overlayOptions: [String] = []) throws {
+        graphRoot = try scratch.directory("\(name)/root")
+        runRoot = try scratch.directory("\(name)/run")
+        config = scratch.file("\(name)/storage.conf")
         let text = """
             [storage]
             driver = "overlay"
@@ -178,6 +179,7 @@ final class ContainersStorage {
 
             [storage.options.overlay]
             mountopt = "nodev"
+            \(overlayOptions.joined(separator: "\n"))
 
             """
         try text.write(toFile: config, atomically: true, encoding: .utf8)
