@@ -44,11 +44,16 @@ struct UmociInteropTests {
         #expect(expected.files["opq/old"] == nil && expected.files["removed"] == nil && expected.files["gone"] == nil)
         #expect(expected.files["opq/fresh"] != nil && expected.files["keep/stays"] != nil)
         var actual = try Tree.read(merged, Tree.Options(includeRoot: true))
-        // keep/ is in v1; v2 adds keep/new and umoci's layer has no entry for keep/ itself. See
-        // the next test: Strata gives such a directory default attributes.
+        // keep/ is in v1; v2 adds keep/new, and umoci's layer has no entry for keep/ itself
+        // when keep/'s time did not change to the second. See the next test: Strata then gives
+        // the directory default attributes.
         #expect(expected.files["keep"]?.mode == 0o750)
         expected.files["keep"] = nil
         actual.files["keep"] = nil
+        // Likewise the root: umoci writes a `./` entry only when it saw the root change, so its
+        // time may be in no stream Strata is given.
+        expected.files["."]?.mtime = nil
+        actual.files["."]?.mtime = nil
         let differences = expected.differences(from: actual)
         #expect(differences.isEmpty, "Strata's layers, stacked, differ from umoci's unpacked tree:\n\(differences.joined(separator: "\n"))")
     }
@@ -59,9 +64,13 @@ struct UmociInteropTests {
         defer { scratch.close() }
         let umoci = try Umoci(in: scratch)
         try umoci.image("v1", from: nil) {
-            try sh("mkdir -m 0750 \(quoted($0))/keep && echo s > \(quoted($0))/keep/stays && chown 1000:1000 \(quoted($0))/keep")
+            try sh("mkdir -m 0750 \(quoted($0))/keep && echo s > \(quoted($0))/keep/stays && chown 1000:1000 \(quoted($0))/keep && touch -d 2020-01-01 \(quoted($0))/keep")
         }
-        try umoci.image("v2", from: "v1") { try sh("echo n > \(quoted($0))/keep/new") }
+        // umoci leaves a directory out of the new layer when its own metadata did not change;
+        // its time is put back so that it has not.
+        try umoci.image("v2", from: "v1") { try sh("echo n > \(quoted($0))/keep/new && touch -d 2020-01-01 \(quoted($0))/keep") }
+        let v2Names = try tarListing(gunzipped(try umoci.layerBlobs("v2")[1], in: scratch)).map(\.name)
+        #expect(v2Names == ["keep/new"])
         let reference = try umoci.unpack("v2")
         let layers = try umoci.layerBlobs("v2")
         let layerDirectories = try applyWithStrata(layers, in: scratch)
@@ -165,4 +174,11 @@ func layerBlobs(layout: String, tag: String) throws -> [String] {
     }
     let manifest = try json(blob(digest))
     return (manifest["layers"] as? [[String: Any]] ?? []).compactMap { ($0["digest"] as? String).map(blob) }
+}
+
+/// Decompresses a gzip layer blob into the scratch directory; returns the tar's path.
+func gunzipped(_ blob: String, in scratch: Scratch) throws -> String {
+    let out = scratch.file("gunzipped-\(URL(fileURLWithPath: blob).lastPathComponent).tar")
+    try sh("gzip -dc < \(quoted(blob)) > \(quoted(out))")
+    return out
 }
