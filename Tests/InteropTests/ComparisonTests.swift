@@ -10,7 +10,7 @@ import Testing
     "The interop comparisons",
     .enabled(if: Tool.isRoot, "needs root: device nodes, owners, trusted.overlay xattrs"),
     .enabled(if: Tool.haveFixtureTools,
-             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod and tar"))
+             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod, tar and gzip"))
 struct ComparisonTests {
     /// Makes the upper fixture in `a`, an exact copy in `b`, then changes one thing of each kind
     /// in `b`; returns the expected `path: what` prefixes of the difference lines.

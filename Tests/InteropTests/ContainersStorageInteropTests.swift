@@ -20,7 +20,7 @@ import Testing
     .enabled(if: Tool.containersStorage != nil,
              "containers-storage is not installed (Debian package containers-storage)"),
     .enabled(if: Tool.haveFixtureTools,
-             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod and tar"))
+             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod, tar and gzip"))
 struct ContainersStorageInteropTests {
     @Test("A layer exported by Strata applies in containers-storage to the same tree")
     func strataToContainersStorage() throws {
@@ -104,6 +104,14 @@ struct ContainersStorageInteropTests {
         #expect(!topFacts.hasACLs, "containers-storage now exports ACLs: drop the ACL exception")
         let top = csTopTree.carried(by: topFacts).differences(from: try Tree.read(strataTop))
         #expect(top.isEmpty, "Strata's top layer differs from containers-storage's:\n\(top.joined(separator: "\n"))")
+
+        // The same diff, gzip-compressed by containers-storage, applies to the same tree.
+        let gzipTar = scratch.file("top.tar.gz")
+        try cs("diff", "--gzip", "--file", gzipTar, "top")
+        let strataTopGzip = try scratch.directory("strata/top-gzip")
+        try strataApply(archive: gzipTar, into: strataTopGzip)
+        let gzipDifferences = try Tree.read(strataTop).differences(from: Tree.read(strataTopGzip))
+        #expect(gzipDifferences.isEmpty, "the gzip stream applied differently:\n\(gzipDifferences.joined(separator: "\n"))")
     }
 
     @Test("Strata's export of a containers-storage layer lists the entries containers-storage's diff lists")

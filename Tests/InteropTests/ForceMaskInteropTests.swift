@@ -14,7 +14,7 @@ import Testing
     .enabled(if: Tool.containersStorage != nil,
              "containers-storage is not installed (Debian package containers-storage)"),
     .enabled(if: Tool.haveFixtureTools,
-             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod and tar"))
+             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod, tar and gzip"))
 struct ForceMaskInteropTests {
     /// The fixture without device nodes and FIFOs: containers-storage 1.43 cannot apply them
     /// under force_mask (it makes the node, then setting user.containers.override_stat on it

@@ -23,7 +23,7 @@ enum Tool {
     static let umoci = find("umoci")
 
     /// What the fixture script needs besides coreutils.
-    static let fixtureTools = ["setfattr", "setcap", "setfacl", "mknod", "tar"]
+    static let fixtureTools = ["setfattr", "setcap", "setfacl", "mknod", "tar", "gzip"]
     static var haveFixtureTools: Bool { fixtureTools.allSatisfy { find($0) != nil } }
 
     static var isRoot: Bool { getuid() == 0 }

@@ -11,7 +11,7 @@ import Testing
     .enabled(if: Tool.isRoot, "needs root: device nodes, owners, overlay mounts"),
     .enabled(if: Tool.umoci != nil, "umoci is not installed (Debian package umoci)"),
     .enabled(if: Tool.haveFixtureTools,
-             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod and tar"))
+             "the fixture needs setfattr (attr), setcap (libcap2-bin), setfacl (acl), mknod, tar and gzip"))
 struct UmociInteropTests {
     @Test("A two-layer umoci image with deletions applies in Strata to the tree umoci unpacks")
     func umociImageAppliesToTheSameTree() throws {
