@@ -52,7 +52,12 @@ struct ContainersStorageInteropTests {
         #expect(expected.files["fresh-opq"]?.xattrs["trusted.overlay.opaque"] != nil)
         expected.files["fresh-opq"]?.xattrs["trusted.overlay.opaque"] = nil
         let top = try expected.differences(from: Tree.read(cs.diffDirectory("top")))
-        #expect(top.isEmpty, "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
+        // containers-storage sets a time before 1970 to 1970-01-01 (the stream has it right).
+        let clamped = top.filter { $0.hasPrefix("before-epoch: mtime") }
+        #expect(top.filter { !clamped.contains($0) }.isEmpty, "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
+        withKnownIssue("containers-storage 1.43 clamps times before 1970 to 0 when it applies a layer") {
+            #expect(clamped.isEmpty, "\(clamped)")
+        }
     }
 
     @Test("A layer exported by containers-storage applies in Strata to the same tree")
@@ -149,6 +154,7 @@ struct ContainersStorageInteropTests {
             e.userName = ""
             e.groupName = ""
             if e.name.hasSuffix(".wh..wh..opq") { e.mtimeSeconds = 0 }
+            e.mtimeFraction = nil  // a PAX mtime of whole seconds where the header cannot hold it
             if e.type == "0" && (e.name.split(separator: "/").last ?? "").hasPrefix(".wh.") { e.linkName = "" }
             return e
         }
@@ -314,8 +320,8 @@ func expectFixtureIsComplete(_ tree: Tree, madeBy: String, layerForm: Bool = tru
 
 /// What a containers-storage `diff` stream can carry of the tree it was made from.
 ///
-/// containers-storage 1.43 writes times in whole seconds (its tar headers are truncated to the
-/// second, and it writes no PAX `mtime` records) and exports only `security.capability` and
+/// containers-storage 1.43 writes times in whole seconds (truncated to the second; a PAX `mtime`
+/// record only where the header cannot hold the value, as before 1970) and exports only `security.capability` and
 /// `user.*` xattrs: POSIX ACLs (`system.posix_acl_access`/`_default`) are left out, although it
 /// restores them when a stream carries them. Strata can only apply what the stream holds, so the
 /// expected tree is the containers-storage tree with those taken out, and only when the stream
@@ -325,9 +331,9 @@ struct StreamFacts {
     var hasACLs: Bool
 
     init(_ archive: String) throws {
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: archive))
-        hasSubsecondTimes = bytes.range(of: Data(" mtime=".utf8)) != nil
-        hasACLs = bytes.range(of: Data("SCHILY.xattr.system.posix_acl_".utf8)) != nil
+        let entries = try tarListing(archive)
+        hasSubsecondTimes = entries.contains { ($0.mtimeFraction ?? "").contains { $0 != "0" } }
+        hasACLs = entries.contains { $0.xattrs.keys.contains { $0.hasPrefix("system.posix_acl_") } }
     }
 }
 

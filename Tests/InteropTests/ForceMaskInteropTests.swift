@@ -83,8 +83,13 @@ struct ForceMaskInteropTests {
         // keeps the real owner only in override_stat (a symlink, which cannot carry a user.*
         // xattr, loses its owner); Strata chowns each file to its real owner as well.
         let ownerLines = differences.filter { $0.contains(": owner expected") }
-        #expect(differences.filter { !$0.contains(": owner expected") } == [],
+        // containers-storage also sets a time before 1970 to 0.
+        let clamped = differences.filter { $0.hasPrefix("before-epoch: mtime") }
+        #expect(differences.filter { !ownerLines.contains($0) && !clamped.contains($0) } == [],
                 "Strata's masked layer differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
+        withKnownIssue("containers-storage 1.43 clamps times before 1970 to 0 when it applies a layer") {
+            #expect(clamped.isEmpty, "\(clamped)")
+        }
         withKnownIssue("under force_mask containers-storage 1.43 leaves files owned by the store's root; Strata chowns them to their real owners") {
             #expect(ownerLines.isEmpty, "\(ownerLines.joined(separator: "\n"))")
         }
@@ -106,10 +111,12 @@ struct ForceMaskInteropTests {
                          options: ExportOptions(whiteoutFormat: .aufs))
         var original = try tarListing(tar)
         // What containers-storage 1.43 lost when it stored the layer: setuid, setgid and sticky
-        // (see the test above) and a symlink's owner.
+        // (see the test above), a symlink's owner, a time before 1970.
         for i in original.indices {
             if ["suid", "sgid", "sticky/", "shared/"].contains(original[i].name) { original[i].mode &= 0o777 }
             if original[i].type == "2" { original[i].uid = 0; original[i].gid = 0 }
+            // containers-storage sets a time before 1970 to 0.
+            if original[i].name == "before-epoch" { original[i].mtimeSeconds = 0; original[i].mtimeFraction = nil }
         }
         // On disk the whiteouts are `.wh.` files, which sort by that name, not by the name
         // they delete: compare in name order.

@@ -85,6 +85,9 @@ upper|merged)
     printf 'utf8\n' > "names/café ☕"
     printf 'space\n' > "names/with space"
     ln -s "$long" "names/link-to-long-$(printf 'l%.0s' $(seq 1 90))"
+    # times before 1970 and after 2038
+    printf 'old\n' > before-epoch
+    printf 'new\n' > after-2038
     # the lower's keep/ (0750, 1000:1000) gets a new file; in layer form the directory is
     # copied up as overlayfs would
     if [ ! -d keep ]; then mkdir -m 0750 keep && chown 1000:1000 keep; fi
@@ -108,6 +111,8 @@ upper|merged)
     fi
     stamp plain big.bin empty owned owned-split odd-dir/file suid sgid links/a capped acl-file \
         keep/new opq/fresh fifo chardev blockdev link-rel link-abs link-dangling link-owned
+    touch -d '1960-05-06 07:08:09.5' before-epoch
+    touch -d '2100-01-02 03:04:05.25' after-2038
     ;;
 *)
     echo "usage: $0 lower|upper|merged DIR" >&2
