@@ -54,9 +54,14 @@ struct ContainersStorageInteropTests {
         let top = try expected.differences(from: Tree.read(cs.diffDirectory("top")))
         // containers-storage sets a time before 1970 to 1970-01-01 (the stream has it right).
         let clamped = top.filter { $0.hasPrefix("before-epoch: mtime") }
-        #expect(top.filter { !clamped.contains($0) }.isEmpty, "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
+        let capabilityV3 = top.filter { $0.hasPrefix("capped-v3: xattr security.capability") }
+        #expect(top.filter { !clamped.contains($0) && !capabilityV3.contains($0) }.isEmpty,
+                "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
         withKnownIssue("containers-storage 1.43 clamps times before 1970 to 0 when it applies a layer") {
             #expect(clamped.isEmpty, "\(clamped)")
+        }
+        withKnownIssue(Comment(rawValue: v3CapabilityIssue)) {
+            #expect(capabilityV3.isEmpty, "\(capabilityV3)")
         }
     }
 
@@ -180,7 +185,12 @@ struct ContainersStorageInteropTests {
         #expect(csEntries.contains { $0.name.hasPrefix("names/") && $0.name.utf8.count > 256 } && csEntries.contains { $0.name == "names/café ☕" })
 
         let differences = listingDifferences(expected: csEntries, actual: strataEntries)
-        #expect(differences.isEmpty, "Strata's stream differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
+        let capabilityV3 = differences.filter { $0.hasPrefix("capped-v3: xattr security.capability") }
+        #expect(differences.filter { !capabilityV3.contains($0) }.isEmpty,
+                "Strata's stream differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
+        withKnownIssue(Comment(rawValue: v3CapabilityIssue)) {
+            #expect(capabilityV3.isEmpty, "\(capabilityV3)")
+        }
     }
 
     @Test("The same two layers mounted by Strata's driver and by containers-storage show the same tree")
@@ -313,6 +323,8 @@ func expectFixtureIsComplete(_ tree: Tree, madeBy: String, layerForm: Bool = tru
     has("plain", "a file with user xattrs", { $0.xattrs["user.binary"] == [0x00, 0xff, 0x10] && $0.xattrs["user.greeting"] != nil })
     has("xdir", "a directory with a user xattr", { $0.xattrs["user.dir"] == Array("yes".utf8) })
     has("capped", "a file with a capability", { $0.xattrs["security.capability"] != nil })
+    has("capped-v3", "a file with a v3 capability", { $0.xattrs["security.capability"]?.count == 24 })
+    has("before-epoch", "older than 1970", { ($0.mtime?.seconds ?? 0) < 0 })
     has("acl-file", "a file with an access ACL", { $0.xattrs["system.posix_acl_access"] != nil })
     has("acl-dir", "a directory with a default ACL", { $0.xattrs["system.posix_acl_default"] != nil })
     has("big.bin", "70000 bytes", { $0.size == 70000 })
@@ -381,3 +393,10 @@ extension ContainersStorage {
         return gnuTar
     }
 }
+
+/// capped-v3 carries a namespaced capability (revision 3, root ID 1000: effective only in a user
+/// namespace whose root is host UID 1000). containers-storage 1.43 exports it unchanged. Strata
+/// writes every v3 capability as v2, dropping the root ID, which makes it effective for any
+/// root; it could write v2 only when the root ID maps to the container's root (0) under the
+/// export's ID mapping, and keep v3 with the mapped root ID otherwise.
+let v3CapabilityIssue = "Strata exports a v3 capability whose root ID is not the container's root as v2 (root ID dropped, capability widened); containers-storage keeps it v3"

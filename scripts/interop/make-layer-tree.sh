@@ -73,6 +73,9 @@ upper|merged)
     # a capability and ACLs
     printf '#!/bin/sh\n' > capped && chmod 0755 capped
     setcap cap_net_bind_service,cap_net_raw+ep capped
+    # a namespaced (v3) capability: effective only where uid 1000 is root
+    printf '#!/bin/sh\n' > capped-v3 && chmod 0755 capped-v3
+    setfattr -n security.capability -v 0x0100000300040000000000000000000000000000e8030000 capped-v3
     printf 'acl\n' > acl-file
     setfacl -m u:1000:rw,g:100:r acl-file
     mkdir acl-dir
