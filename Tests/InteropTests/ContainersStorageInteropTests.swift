@@ -63,6 +63,17 @@ struct ContainersStorageInteropTests {
         withKnownIssue(Comment(rawValue: v3CapabilityIssue)) {
             #expect(capabilityV3.isEmpty, "\(capabilityV3)")
         }
+
+        // Strata's gzip and zstd streams apply in containers-storage to the same tree.
+        let csTop = try Tree.read(cs.diffDirectory("top"))
+        for (name, compression) in [("gzip", StreamCompression.gzip), ("zstd", .zstd)] {
+            let archive = scratch.file("upper.tar.\(name)")
+            try strataExport(layer: upper, lowers: [lower], to: archive, options: ExportOptions(compression: compression))
+            try cs("create-layer", "--id", "top-\(name)", "base")
+            try cs("applydiff", "--file", archive, "top-\(name)")
+            let differences = csTop.differences(from: try Tree.read(cs.diffDirectory("top-\(name)")))
+            #expect(differences.isEmpty, "the \(name) stream applied differently:\n\(differences.joined(separator: "\n"))")
+        }
     }
 
     @Test("A layer exported by containers-storage applies in Strata to the same tree")
