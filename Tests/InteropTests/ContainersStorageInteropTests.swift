@@ -330,6 +330,7 @@ func expectFixtureIsComplete(_ tree: Tree, madeBy: String, layerForm: Bool = tru
     has("shared", "a setgid directory", { $0.mode == 0o2775 && $0.gid == 100 })
     has("odd-dir", "mode 0710", { $0.mode == 0o710 })
     has("owned", "owned by 1000:1000", { $0.uid == 1000 && $0.gid == 1000 && $0.mode == 0o640 })
+    has("owned-big", "owned by IDs too big for a ustar header", { $0.uid == 4_000_000_000 && $0.gid == 3_000_000 })
     has("link-owned", "a symlink owned by 1000:1000", { $0.kind == .symlink && $0.uid == 1000 })
     has("plain", "a file with user xattrs", { $0.xattrs["user.binary"] == [0x00, 0xff, 0x10] && $0.xattrs["user.greeting"] != nil })
     has("xdir", "a directory with a user xattr", { $0.xattrs["user.dir"] == Array("yes".utf8) })

@@ -41,6 +41,8 @@ upper|merged)
     chmod 0640 owned
     printf 'other\n' > owned-split
     chown 1234:5678 owned-split
+    printf 'big ids\n' > owned-big
+    chown 4000000000:3000000 owned-big
     # odd directory modes
     mkdir -m 0710 odd-dir
     printf 'x\n' > odd-dir/file
@@ -112,7 +114,7 @@ upper|merged)
         mkdir opq
         printf 'fresh\n' > opq/fresh
     fi
-    stamp plain big.bin empty owned owned-split odd-dir/file suid sgid links/a capped acl-file \
+    stamp plain big.bin empty owned owned-split owned-big odd-dir/file suid sgid links/a capped acl-file \
         keep/new opq/fresh fifo chardev blockdev link-rel link-abs link-dangling link-owned
     touch -d '1960-05-06 07:08:09.5' before-epoch
     touch -d '2100-01-02 03:04:05.25' after-2038
