@@ -173,6 +173,11 @@ let package = Package(
             dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
 
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+
         // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
         // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
         .target(
