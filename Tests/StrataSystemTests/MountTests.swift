@@ -192,7 +192,8 @@ struct MountTests {
         helper.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         helper.arguments = ["--user", "sleep", "30"]
         try helper.run()
-        defer { helper.terminate(); helper.waitUntilExit() }
+        // SIGKILL: the helper inherits the test thread's signal mask, which may block SIGTERM.
+        defer { kill(helper.processIdentifier, SIGKILL); helper.waitUntilExit() }
         // Wait until the helper has its own user namespace, then write its maps (root may).
         let selfNamespace = try FileDescriptor.currentWorkingDirectory.status(at: "/proc/self/ns/user", followSymlinks: true).inode
         var namespaceReady = false
