@@ -1,3 +1,4 @@
+import CLinux
 @testable import StrataSystem
 import SystemPackage
 import Testing
@@ -36,6 +37,38 @@ struct DescriptorIOTests {
         // Closing the descriptor drops its lock.
         third.closeQuietly()
         try first.lock(exclusive: true, wait: false)
+    }
+
+    @Test(.enabled(if: runningAsRoot)) func ioctlReadsAndWritesFsxattr() throws {
+        let dir = try TemporaryDirectory()
+        try dir.descriptor.makeDirectory(at: "project")
+        // ext4 (under /tmp here) answers FS_IOC_FSGETXATTR and FS_IOC_FSSETXATTR.
+        try dir.write("file", "x")
+        let fd = try dir.descriptor.open(at: "file", .readOnly)
+        defer { fd.closeQuietly() }
+        var attributes = fsxattr()
+        try fd.control(UInt(STRATA_FS_IOC_FSGETXATTR), &attributes)
+        #expect(attributes.fsx_projid == 0)
+        #expect(attributes.fsx_xflags & STRATA_FS_XFLAG_PROJINHERIT == 0)
+
+        // A directory takes the project-inherit flag and keeps it.
+        let directory = try dir.descriptor.openDirectory(at: "project")
+        defer { directory.closeQuietly() }
+        var flags = fsxattr()
+        try directory.control(UInt(STRATA_FS_IOC_FSGETXATTR), &flags)
+        flags.fsx_xflags |= STRATA_FS_XFLAG_PROJINHERIT
+        try directory.control(UInt(STRATA_FS_IOC_FSSETXATTR), &flags)
+        var reread = fsxattr()
+        try directory.control(UInt(STRATA_FS_IOC_FSGETXATTR), &reread)
+        #expect(reread.fsx_xflags & STRATA_FS_XFLAG_PROJINHERIT == STRATA_FS_XFLAG_PROJINHERIT)
+
+        // A pipe has no such ioctl.
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        expectErrno(.inappropriateIOCTLForDevice) {
+            try FileDescriptor(rawValue: ends[0]).control(UInt(STRATA_FS_IOC_FSGETXATTR), &attributes)
+        }
     }
 
     @Test func writeFullyReadToEndAndReadSome() throws {
