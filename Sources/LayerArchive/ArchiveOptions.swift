@@ -20,7 +20,8 @@ public struct ApplyOptions: Sendable {
     public var ignoreChownErrors: Bool
     /// When set, every file is written with these permissions (directories get them with the
     /// search bits they need) and its real owner, mode and type are kept in the
-    /// `user.containers.override_stat` xattr as `uid:gid:mode:type`.
+    /// `user.containers.override_stat` xattr as `uid:gid:mode:type`. Device nodes and FIFOs are
+    /// then written as empty regular files that the xattr describes.
     public var forceMask: FilePermissions?
     /// How many threads write file contents while the stream is read (1: write inline).
     public var writerThreads: Int

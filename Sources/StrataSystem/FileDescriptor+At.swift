@@ -289,6 +289,26 @@ extension FileDescriptor {
         }
     }
 
+    /// Writes all of `buffer` at `offset`, leaving the file offset alone.
+    ///
+    /// The corresponding C function is `pwrite`.
+    public func writeFully(_ buffer: UnsafeRawBufferPointer, atOffset offset: Int64) throws(Errno) {
+        var done = 0
+        while done < buffer.count {
+            let n = try syscall {
+                Glibc.pwrite(self.rawValue, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            }
+            done += n
+        }
+    }
+
+    /// Sets the file's size, cutting it or extending it with a hole.
+    ///
+    /// The corresponding C function is `ftruncate`.
+    public func truncate(to size: Int64) throws(Errno) {
+        try voidSyscall { Glibc.ftruncate(self.rawValue, off_t(size)) }
+    }
+
     /// Reads up to `buffer.count` bytes; 0 at the end of the file.
     public func readSome(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         try syscall { Glibc.read(self.rawValue, buffer.baseAddress, buffer.count) }

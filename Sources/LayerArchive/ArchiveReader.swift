@@ -1,0 +1,100 @@
+import CArchive
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a tar stream (plain, gzip or zstd, told apart by its first bytes) with libarchive,
+/// one entry at a time.
+///
+/// Decompression and tar parsing are libarchive's; this type only turns its entries into typed
+/// `TarEntry` values and its failures into `StorageError`s that name the entry and its offset.
+final class ArchiveReader {
+    private let archive: OpaquePointer
+    private let entry: OpaquePointer
+    /// The path of the entry being read, for error messages.
+    private(set) var currentPath = ""
+    /// The offset of the current entry's header in the uncompressed stream.
+    private(set) var currentOffset: Int64 = 0
+
+    /// Opens a reader on `input`, reading `blockSize` bytes at a time.
+    init(input: FileDescriptor, blockSize: Int = 1 << 20) throws(StorageError) {
+        guard let a = archive_read_new(), let e = archive_entry_new() else {
+            throw StorageError(.io, "apply diff", reason: "libarchive could not allocate a reader")
+        }
+        archive = a
+        entry = e
+        archive_read_support_format_tar(a)
+        archive_read_support_filter_gzip(a)
+        archive_read_support_filter_zstd(a)
+        archive_read_support_filter_none(a)
+        if archive_read_open_fd(a, input.rawValue, blockSize) != ARCHIVE_OK {
+            // Every stored property is set, so deinit frees the handles.
+            throw failure("open the stream")
+        }
+    }
+
+    deinit {
+        archive_read_free(archive)
+        archive_entry_free(entry)
+    }
+
+    /// The compression libarchive detected from the stream's first bytes.
+    var compression: StreamCompression {
+        switch archive_filter_code(archive, 0) {
+        case ARCHIVE_FILTER_GZIP: .gzip
+        case ARCHIVE_FILTER_ZSTD: .zstd
+        default: .none
+        }
+    }
+
+    /// Reads the next header; `nil` at the end of the stream.
+    func next() throws(StorageError) -> TarEntry? {
+        let status = archive_read_next_header2(archive, entry)
+        currentOffset = archive_read_header_position(archive)
+        switch status {
+        case ARCHIVE_EOF:
+            return nil
+        case ARCHIVE_OK, ARCHIVE_WARN:
+            let parsed = TarEntry(entry)
+            currentPath = parsed.pathDescription
+            return parsed
+        default:
+            throw failure("read the entry header")
+        }
+    }
+
+    /// Calls `body` with each block of the current entry's data and its offset in the file
+    /// (blocks may skip holes in a sparse file).
+    func forEachDataBlock(_ body: (UnsafeRawBufferPointer, Int64) throws(StorageError) -> Void) throws(StorageError) {
+        var buffer: UnsafeRawPointer?
+        var size = 0
+        var offset: la_int64_t = 0
+        while true {
+            let status = archive_read_data_block(archive, &buffer, &size, &offset)
+            if status == ARCHIVE_EOF { return }
+            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
+                throw failure("read the entry's data")
+            }
+            if size > 0 {
+                try body(UnsafeRawBufferPointer(start: buffer, count: size), Int64(offset))
+            }
+        }
+    }
+
+    /// A `StorageError` for a libarchive failure while doing `what`, naming the entry and offset.
+    func failure(_ what: String) -> StorageError {
+        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let code = archive_errno(archive)
+        let location = currentPath.isEmpty
+            ? "at offset \(currentOffset)"
+            : "entry '\(currentPath)' at offset \(currentOffset)"
+        return StorageError(
+            .malformedArchive, "apply diff",
+            reason: "cannot \(what) (\(location)): \(message)",
+            errno: code > 0 ? Errno(rawValue: code) : nil)
+    }
+}

@@ -1,0 +1,66 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Makes a copy of a directory tree in which every non-directory is a hard link to the
+/// original: cheap (no data is copied) and safe for an apply, which never writes into an
+/// existing file but always replaces it.
+enum TreeCloner {
+    /// Links everything below `source` into the empty directory `destination`.
+    static func linkContents(of source: FileDescriptor, into destination: FileDescriptor, path: String) throws(StorageError) {
+        let entries: [DirectoryEntry]
+        do throws(Errno) { entries = try source.directoryEntries() } catch {
+            throw StorageError("copy layer for apply", path: path, errno: error)
+        }
+        for entry in entries {
+            let name = FilePath(root: nil, [FilePath.Component(entry.name)!])
+            let childPath = path + "/" + entry.name
+            var kind = entry.kind
+            if kind == .unknown {
+                do throws(Errno) { kind = try source.status(at: name).kind } catch {
+                    throw StorageError("copy layer for apply", path: childPath, errno: error)
+                }
+            }
+            if kind == .directory {
+                let from: FileDescriptor, to: FileDescriptor
+                do throws(Errno) {
+                    from = try source.openDirectory(at: name)
+                    try destination.makeDirectory(at: name, permissions: .init(rawValue: 0o700))
+                    to = try destination.openDirectory(at: name)
+                } catch {
+                    throw StorageError("copy layer for apply", path: childPath, errno: error)
+                }
+                defer { from.closeQuietly(); to.closeQuietly() }
+                try linkContents(of: from, into: to, path: childPath)
+                try copyDirectoryAttributes(from: from, to: to, path: childPath)
+            } else {
+                do throws(Errno) {
+                    try source.makeHardLink(from: name, to: name, in: destination)
+                } catch {
+                    throw StorageError("copy layer for apply", path: childPath, errno: error)
+                }
+            }
+        }
+    }
+
+    /// Gives `destination` the owner, mode, extended attributes and times of `source`.
+    static func copyDirectoryAttributes(from source: FileDescriptor, to destination: FileDescriptor, path: String) throws(StorageError) {
+        do throws(Errno) {
+            let status = try source.status()
+            try destination.changeOwner(user: status.userID, group: status.groupID)
+            try destination.changeMode(permissions: status.permissions)
+            for name in try source.extendedAttributeNames() {
+                if let value = try source.extendedAttribute(name) {
+                    try destination.setExtendedAttribute(name, value)
+                }
+            }
+            try destination.setTimes(access: status.accessTime, modification: status.modificationTime)
+        } catch {
+            throw StorageError("copy layer for apply", path: path, errno: error)
+        }
+    }
+}
