@@ -52,11 +52,7 @@ enum Fixture: String, CaseIterable, ExpressibleByArgument {
     }
 
     private func makeMinbaseTree(at tree: String, log: (String) -> Void) throws {
-        if !Shell.exists(tree) && !Shell.hasCommand("debootstrap") {
-            log("installing debootstrap")
-            try Shell.run(["apt-get", "update", "-qq"])
-            try Shell.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"])
-        }
+        if !Shell.exists(tree) { try Shell.ensureCommand("debootstrap", package: "debootstrap", log: log) }
         // A finished debootstrap is renamed from `.partial`, so a tree under the final name is whole.
         if Shell.exists(tree) { return }
         let mirror = DebianMirror.configured()
@@ -105,7 +101,7 @@ enum DebianMirror {
         for stanza in text.split(separator: "\n\n", omittingEmptySubsequences: true) {
             var uris: [String] = [], suites: [String] = [], types: [String] = []
             for line in stanza.split(separator: "\n") where !line.hasPrefix("#") {
-                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: " \t") }
+                let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmed(of: " \t") }
                 guard parts.count == 2 else { continue }
                 let values = parts[1].split(separator: " ").map(String.init)
                 switch parts[0].lowercased() {
@@ -128,7 +124,7 @@ enum DebianMirror {
 }
 
 extension StringProtocol {
-    func trimmingCharacters(in set: String) -> String {
+    func trimmed(of set: String) -> String {
         var s = Substring(self)
         while let c = s.first, set.contains(c) { s.removeFirst() }
         while let c = s.last, set.contains(c) { s.removeLast() }

@@ -49,6 +49,7 @@ struct RunCommand: ParsableCommand {
             var line = "# \(message)\n"
             _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
         }
+        try Shell.ensureCommand(Shell.gnuTime, package: "time", log: log)
         for fixture in fixtures { try fixture.make(in: workDirectory, log: log) }
 
         let context = BenchContext(workDirectory: workDirectory, strataExecutable: Shell.selfExecutable(), log: log)
@@ -57,6 +58,7 @@ struct RunCommand: ParsableCommand {
             : "caches not dropped; the archive is read once before each timed run: warm"
         print("strata-bench: \(runs) run(s) per cell, median wall time of the child process; \(cacheNote)")
         print("each timed run on a fresh loop-mounted ext4 (apply) or on one per fixture (export); writeback not included")
+        print("peak RSS: the child's ru_maxrss from wait4, through GNU time (max over the runs)")
         print("tar:    tar -xpf F --xattrs --xattrs-include='*' --numeric-owner -C DIR | tar -c --xattrs --numeric-owner --format=pax -f FILE -C DIR .")
         print("strata: LayerApplier.apply(from:into:options:) | LayerExporter.export(layer:lowers:to:options:), each in a child process")
         print("")
@@ -76,7 +78,9 @@ struct RunCommand: ParsableCommand {
                         let trial = try operation.trial(side, fixture, run: run, context)
                         if !dropCaches { Shell.warm(fixture.archive(in: workDirectory)) }
                         try Shell.settle(dropCaches: dropCaches)
-                        let usage = try Shell.measure(trial.arguments, stdoutTo: trial.standardOutput)
+                        let usage = try Shell.measureWithPeakRSS(
+                            trial.arguments, stdoutTo: trial.standardOutput,
+                            scratchFile: ScratchFileSystem.scratchDirectory(workDirectory) + "/rusage.txt")
                         let summary = try trial.finish()
                         if usage.status != 0 {
                             failures[side] = "exit status \(usage.status)"
