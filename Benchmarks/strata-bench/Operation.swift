@@ -97,6 +97,19 @@ final class ApplyOperation: BenchOperation {
         }
         return Trial(arguments: arguments) { [weak self] in
             defer { fs.tearDown(); self?.scratch = nil }
+            // Once per fixture, check Strata's tree against the archive with GNU tar's --compare
+            // (contents, sizes, modes, owners, times, link targets); untimed.
+            if side != .tar && run == 1 {
+                let report = context.workDirectory + "/compare-\(fixture)-\(side).txt"
+                let compare = try Shell.measure(["tar", "--compare", "--numeric-owner", "-f", archive, "-C", layer],
+                                                stdoutTo: report)
+                if compare.status == 0 {
+                    unlink(report)
+                    context.log("\(fixture) apply \(side): tar --compare finds no difference")
+                } else {
+                    context.log("warning: \(fixture) apply \(side): tar --compare finds differences, see \(report)")
+                }
+            }
             return try TreeSummary(layer).description
         }
     }
