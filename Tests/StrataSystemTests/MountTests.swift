@@ -52,8 +52,7 @@ struct MountTests {
         #expect(try dir.descriptor.status(at: "mnt").permissions.rawValue == 0o710)
         try dir.write("mnt/on-tmpfs", "t")
 
-        // Busy while a descriptor is open below it? No: a plain descriptor does not pin the
-        // mount as cwd does; the unmount succeeds and the file is gone with the tmpfs.
+        // Unmounting takes the tmpfs, and the file on it, away; a second unmount finds no mount.
         try Mounts.unmount(target)
         mounted = false
         #expect(!Mounts.isMountPoint(target))
