@@ -108,6 +108,35 @@ struct DirectoryTests {
         #expect(!d.exists(at: "single"))
     }
 
+    @Test(.enabled(if: runningAsRoot)) func removeTreeDoesNotReachIntoAMountBelowIt() throws {
+        let dir = try TemporaryDirectory()
+        let d = dir.descriptor
+        try d.makeDirectory(at: "precious")
+        try dir.write("precious/data", "on another mount")
+        try d.makeDirectory(at: "tree")
+        try d.makeDirectory(at: "tree/merged")
+        try dir.write("tree/file", "f")
+        // A bind mount (same filesystem, same st_dev) and a tmpfs below the tree.
+        try Mounts.mount(source: dir.path("precious").string, target: dir.path("tree/merged"), type: nil, flags: .bind)
+        defer { try? Mounts.unmount(dir.path("tree/merged"), flags: .detach) }
+        try d.makeDirectory(at: "tree/tmp")
+        try Mounts.mount(source: "strata-test", target: dir.path("tree/tmp"), type: "tmpfs")
+        defer { try? Mounts.unmount(dir.path("tree/tmp"), flags: .detach) }
+        try dir.write("tree/tmp/on-tmpfs", "t")
+
+        expectErrno(.improperLink) { try d.removeTree(at: "tree") }
+        #expect(try dir.read("precious/data") == "on another mount")
+        #expect(try dir.read("tree/merged/data") == "on another mount")
+        #expect(try dir.read("tree/tmp/on-tmpfs") == "t")
+
+        // Unmounted, the same call removes everything.
+        try Mounts.unmount(dir.path("tree/merged"))
+        try Mounts.unmount(dir.path("tree/tmp"))
+        try d.removeTree(at: "tree")
+        #expect(!d.exists(at: "tree"))
+        #expect(try dir.read("precious/data") == "on another mount")
+    }
+
     @Test func removeContentsKeepsTheDirectory() throws {
         let dir = try TemporaryDirectory()
         try dir.descriptor.makeDirectory(at: "box")
