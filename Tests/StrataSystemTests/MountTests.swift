@@ -185,6 +185,28 @@ struct MountTests {
         expectErrno(.noSuchFileOrDirectory) { try FileDescriptor.cloneMount(dir.path("none")) }
     }
 
+    @Test func recursiveCloneCarriesSubmounts() throws {
+        let dir = try TemporaryDirectory()
+        for name in ["tree", "tree/sub", "plain", "recursive"] { try dir.descriptor.makeDirectory(at: FilePath(name)) }
+        try Mounts.mount(source: "strata-submount", target: dir.path("tree/sub"), type: "tmpfs")
+        defer { try? Mounts.unmount(dir.path("tree/sub"), flags: .detach) }
+        try dir.write("tree/sub/on-submount", "s")
+
+        let plain = try FileDescriptor.cloneMount(dir.path("tree"))
+        try plain.moveMount(to: dir.path("plain"))
+        plain.closeQuietly()
+        defer { try? Mounts.unmount(dir.path("plain"), flags: .detach) }
+        let recursive = try FileDescriptor.cloneMount(dir.path("tree"), recursive: true)
+        try recursive.moveMount(to: dir.path("recursive"))
+        recursive.closeQuietly()
+        defer { try? Mounts.unmount(dir.path("recursive"), flags: [.detach]) }
+
+        #expect(!dir.descriptor.exists(at: "plain/sub/on-submount"))
+        #expect(try dir.read("recursive/sub/on-submount") == "s")
+        #expect(try FileSystemStatus.of(dir.path("recursive/sub")).type == .tmpfs)
+        #expect(try FileSystemStatus.of(dir.path("plain/sub")).type == .ext4)
+    }
+
     @Test func idmappedMountShiftsOwners() throws {
         // A user namespace to map through: a helper process in one, mapping 0-65535 to 100000+.
         let helper = Process()
