@@ -29,6 +29,8 @@ struct Trial {
 struct BenchContext {
     var workDirectory: String
     var strataExecutable: String
+    /// Extra arguments for Strata's child processes (`--writer-threads N`…).
+    var strataApplyArguments: [String] = []
     var log: (String) -> Void
 }
 
@@ -94,6 +96,7 @@ final class ApplyOperation: BenchOperation {
             arguments = ["tar", "-xpf", archive, "--xattrs", "--xattrs-include=*", "--numeric-owner", "-C", layer]
         default:
             arguments = [context.strataExecutable, "apply-child", "--archive", archive, "--layer", layer]
+                + context.strataApplyArguments
         }
         return Trial(arguments: arguments) { [weak self] in
             defer { fs.tearDown(); self?.scratch = nil }

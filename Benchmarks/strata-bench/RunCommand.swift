@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Drop the page, dentry and inode caches before each timed run (cold); otherwise the archive is read once first (warm).")
     var dropCaches = false
 
+    @Option(help: "Writer threads for Strata's apply (ApplyOptions.writerThreads; default: its own default).")
+    var writerThreads: Int?
+
     @Flag(help: "Print every timed run.")
     var verbose = false
 
@@ -52,7 +55,8 @@ struct RunCommand: ParsableCommand {
         try Shell.ensureCommand(Shell.gnuTime, package: "time", log: log)
         for fixture in fixtures { try fixture.make(in: workDirectory, log: log) }
 
-        let context = BenchContext(workDirectory: workDirectory, strataExecutable: Shell.selfExecutable(), log: log)
+        var context = BenchContext(workDirectory: workDirectory, strataExecutable: Shell.selfExecutable(), log: log)
+        if let writerThreads { context.strataApplyArguments = ["--writer-threads", String(writerThreads)] }
         let cacheNote = dropCaches
             ? "caches dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before each timed run: cold"
             : "caches not dropped; the archive is read once before each timed run: warm"
