@@ -48,6 +48,7 @@ struct RunCommand: ParsableCommand {
         let workDirectory = Shell.absolute(work.workDirectory)
         mkdir(workDirectory, 0o755)
         ScratchFileSystem.removeLeftovers(workDirectory: workDirectory)
+        defer { ScratchFileSystem.removeLeftovers(workDirectory: workDirectory) }
         let log: (String) -> Void = { message in
             var line = "# \(message)\n"
             _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
@@ -60,12 +61,12 @@ struct RunCommand: ParsableCommand {
         let cacheNote = dropCaches
             ? "caches dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before each timed run: cold"
             : "caches not dropped; the archive is read once before each timed run: warm"
-        print("strata-bench: \(runs) run(s) per cell, median wall time of the child process; \(cacheNote)")
-        print("each timed run on a fresh loop-mounted ext4 (apply) or on one per fixture (export); writeback not included")
-        print("peak RSS: the child's ru_maxrss from wait4, through GNU time (max over the runs)")
-        print("tar:    tar -xpf F --xattrs --xattrs-include='*' --numeric-owner -C DIR | tar -c --xattrs --numeric-owner --format=pax -f FILE -C DIR .")
-        print("strata: LayerApplier.apply(from:into:options:) | LayerExporter.export(layer:lowers:to:options:), each in a child process")
-        print("")
+        Shell.emit("strata-bench: \(runs) run(s) per cell, median wall time of the child process; \(cacheNote)")
+        Shell.emit("each timed run on a fresh loop-mounted ext4 (apply) or on one per fixture (export); writeback not included")
+        Shell.emit("peak RSS: the child's ru_maxrss from wait4, through GNU time (max over the runs)")
+        Shell.emit("tar:    tar -xpf F --xattrs --xattrs-include='*' --numeric-owner -C DIR | tar -c --xattrs --numeric-owner --format=pax -f FILE -C DIR .")
+        Shell.emit("strata: LayerApplier.apply(from:into:options:) | LayerExporter.export(layer:lowers:to:options:), each in a child process")
+        Shell.emit("")
 
         var rows: [ResultRow] = []
         for fixture in fixtures {
@@ -94,14 +95,14 @@ struct RunCommand: ParsableCommand {
                         summaries[side] = summary
                         if verbose {
                             let seconds = String(format: "%.3f", usage.seconds)
-                            print("  \(fixture.rawValue) \(operation.name) \(side.name) run \(run): \(seconds) s, "
+                            Shell.emit("  \(fixture.rawValue) \(operation.name) \(side.name) run \(run): \(seconds) s, "
                                   + "peak RSS \(formatBytes(usage.peakResidentBytes)) (\(summary))")
                         }
                     }
                 }
                 if operation.comparesOutputs, Set(summaries.values).count > 1 {
                     for (side, summary) in summaries.sorted(by: { $0.key.name < $1.key.name }) {
-                        print("  warning: \(fixture.rawValue) \(operation.name): \(side.name) produced \(summary)")
+                        Shell.emit("  warning: \(fixture.rawValue) \(operation.name): \(side.name) produced \(summary)")
                     }
                 }
                 rows.append(ResultRow(fixture: fixture.rawValue, operation: operation.name,
@@ -109,7 +110,7 @@ struct RunCommand: ParsableCommand {
                                       tarFailure: failures[.tar], strataFailure: failures[.strata]))
             }
         }
-        print(ResultRow.table(rows))
+        Shell.emit(ResultRow.table(rows))
     }
 }
 

@@ -101,6 +101,20 @@ enum Shell {
         try run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package])
     }
 
+    /// Writes a line to standard output at once (unbuffered, so that progress and the log on
+    /// standard error stay in order when both go to a file).
+    static func emit(_ line: String = "") {
+        var text = line + "\n"
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = write(1, bytes.baseAddress! + offset, bytes.count - offset)
+                if n <= 0 { if errno == EINTR { continue }; return }
+                offset += n
+            }
+        }
+    }
+
     /// Runs a helper command (mkfs, mount, tar for fixtures…) and fails when it fails.
     static func run(_ arguments: [String], quiet: Bool = false) throws {
         let usage = try measure(arguments, stdoutTo: quiet ? "/dev/null" : nil)
