@@ -1,0 +1,218 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OverlayDriver {
+    /// Creates a read-only layer on `parent` (a base layer when `nil`). Size and inode limits
+    /// are refused: they apply to read-write layers only.
+    public func create(_ id: LayerID, parent: LayerID?, options: CreateOptions) throws(StorageError) {
+        try createLayer(id, parent: parent, options: options, readWrite: false, template: nil)
+    }
+
+    /// Creates a writable layer on `parent`, with the driver's default limits unless `options`
+    /// sets its own.
+    public func createReadWrite(_ id: LayerID, parent: LayerID?, options: CreateOptions) throws(StorageError) {
+        try createLayer(id, parent: parent, options: options, readWrite: true, template: nil)
+    }
+
+    /// Creates a layer on `parent` holding a copy of `template`'s own files. `template` must
+    /// sit on the same parent, so that its whiteouts mean the same in the copy.
+    public func createFromTemplate(_ id: LayerID, template: LayerID, parent: LayerID?, options: CreateOptions,
+                                   readWrite: Bool) throws(StorageError) {
+        let source = try locate(template, operation: "create layer \(id) from template")
+        guard try isDirectParent(parent, of: source) else {
+            throw StorageError(.invalidArgument, "create layer \(id) from template", path: source.directory.string,
+                               reason: "template \(template) does not sit on \(parent?.rawValue ?? "no parent")")
+        }
+        try createLayer(id, parent: parent, options: options, readWrite: readWrite, template: source)
+    }
+
+    /// Names the driver keeps for itself in a store.
+    static let reservedNames: Set<String> = [ShortLinks.directoryName, "staging"]
+
+    func createLayer(_ id: LayerID, parent: LayerID?, options: CreateOptions, readWrite: Bool,
+                     template: LayerLocation?, additionalLayer: FilePath? = nil) throws(StorageError) {
+        let operation = "create layer \(id)"
+        guard !Self.reservedNames.contains(id.rawValue) else {
+            throw StorageError(.invalidArgument, operation, reason: "'\(id)' is a name the driver uses for itself")
+        }
+        var limits = QuotaLimits.none
+        if readWrite {
+            limits = self.options.quota
+            if let size = options.quota.size { limits.size = size }
+            if let inodes = options.quota.inodes { limits.inodes = inodes }
+        } else if !options.quota.isEmpty {
+            throw StorageError(.invalidArgument, operation, reason: "size and inode limits apply only to read-write layers")
+        }
+        let store = readWrite ? home : (imageStoreRoot ?? home)
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let lock = try storeLock(exclusive: true)
+        defer { _ = lock }
+        if let existing = find(id) {
+            throw StorageError(.alreadyExists, operation, path: existing.directory.string, reason: "layer \(id) already exists")
+        }
+
+        var lowerText: String?
+        var diffOwner = options.idMappings.rootPair ?? (0, 0)
+        var diffMode = FilePermissions(rawValue: 0o755)
+        if let parent {
+            let parentLayer = try locate(parent, operation: operation)
+            let parentShort = try shortName(of: parentLayer)
+            let parentLowers = try lowerEntries(of: parentLayer)
+            let depth = parentLowers.count + 2
+            guard depth <= Self.maximumLowerLayers else {
+                throw StorageError(.invalidArgument, operation, reason:
+                    "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) layers")
+            }
+            lowerText = (["l/\(parentShort)"] + parentLowers.map(String.init)).joined(separator: ":")
+            if let st = try? cwd.status(at: parentLayer.diff) {
+                diffMode = st.permissions
+                if options.idMappings.isIdentity { diffOwner = (st.userID.rawValue, st.groupID.rawValue) }
+            }
+        }
+
+        let stagingRoot = store.appending("staging")
+        let staging = stagingRoot.appending("create-\(id.rawValue)-\(randomSuffix())")
+        let linkDirectory = store.appending(ShortLinks.directoryName)
+        var short = ShortLinks.derived(from: id)
+        if cwd.exists(at: linkDirectory.appending(short)) { short = ShortLinks.random() }
+        do {
+            try attempt(operation, staging) { () throws(Errno) in
+                try cwd.makeDirectoryIfMissing(at: stagingRoot)
+                try cwd.makeDirectory(at: staging, permissions: .init(rawValue: 0o700))
+                let dir = try FileDescriptor.openDirectory(staging)
+                defer { dir.closeQuietly() }
+                if let additionalLayer {
+                    // The store's files are the layer's own; the layer is only mounted read-only.
+                    try dir.makeSymbolicLink(at: "diff", target: additionalLayer.appending("diff").string)
+                    try dir.writeText(additionalLayer.string, at: FilePath(Self.additionalLayerFile))
+                } else {
+                    try dir.makeDirectory(at: "diff", permissions: diffMode)
+                    try dir.changeMode(at: "diff", permissions: diffMode)  // past the umask
+                    try dir.changeOwner(at: "diff", user: UserID(rawValue: diffOwner.0), group: GroupID(rawValue: diffOwner.1))
+                }
+                try dir.makeDirectory(at: "work", permissions: .init(rawValue: 0o700))
+                try dir.makeDirectory(at: "merged", permissions: .init(rawValue: 0o700))
+                try dir.writeText(short, at: "link")
+                if let lowerText {
+                    try dir.writeText(lowerText, at: "lower")
+                } else {
+                    try dir.makeDirectory(at: "empty", permissions: .init(rawValue: 0o700))
+                }
+            }
+            if !limits.isEmpty {
+                try quota.setLimits(limits, on: staging.appending("diff"))
+            }
+            if let template {
+                try TreeCopy.copyContents(of: template.diff, to: staging.appending("diff"))
+            }
+            try attempt(operation, store.appending(id.rawValue)) { () throws(Errno) in
+                try cwd.rename(staging, to: store.appending(id.rawValue), flags: .noReplace)
+            }
+        } catch {
+            try? cwd.removeTree(at: staging)
+            throw error
+        }
+        do {
+            try attempt("make short link", linkDirectory.appending(short)) { () throws(Errno) in
+                try cwd.makeSymbolicLink(at: linkDirectory.appending(short), target: ShortLinks.target(for: id))
+            }
+        } catch {
+            try? cwd.removeTree(at: store.appending(id.rawValue))
+            throw error
+        }
+        logger.debug("created layer", metadata: ["id": "\(id)", "parent": "\(parent?.rawValue ?? "")"])
+    }
+
+    /// Whether `parent` is the layer's parent: its short link is the first in the layer's
+    /// `lower` file (or both are absent).
+    func isDirectParent(_ parent: LayerID?, of layer: LayerLocation) throws(StorageError) -> Bool {
+        let entries = try lowerEntries(of: layer)
+        guard let parent else { return entries.isEmpty }
+        guard let first = entries.first else { return false }
+        let lowers = try lowerDirectories(of: layer, resolve: true)
+        _ = first
+        guard let resolved = lowers.first else { return false }
+        return resolved.removingLastComponent().lastComponent?.string == parent.rawValue
+    }
+
+    /// Removes a layer: unmounts it (even when others still count a mount of it), then takes it
+    /// out of the store. Removing a missing layer succeeds.
+    public func remove(_ id: LayerID) throws(StorageError) {
+        let operation = "remove layer \(id)"
+        let lock = try storeLock(exclusive: true)
+        defer { _ = lock }
+        guard let layer = find(id) else { return }
+        guard !layer.readOnly else {
+            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
+                               reason: "the layer is in a read-only image store")
+        }
+        let count = try counts.lock(id)
+        let merged = mountPoint(of: layer)
+        if isMounted(merged, layer: layer) {
+            try unmount(merged)
+        }
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let graveyard = layer.store.appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
+        try attempt(operation, layer.directory) { () throws(Errno) in
+            try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
+            try cwd.rename(layer.directory, to: graveyard)
+        }
+        if let short = try? cwd.readText(at: graveyard.appending("link")), ShortLinks.isShortName(Substring(short)) {
+            let link = layer.store.appending("l/\(short)")
+            if (try? cwd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
+                try? cwd.remove(at: link)
+            }
+        }
+        try? quota.release(graveyard.appending("diff"))
+        try attempt(operation, graveyard) { () throws(Errno) in try cwd.removeTree(at: graveyard) }
+        count.discard()
+        logger.debug("removed layer", metadata: ["id": "\(id)"])
+    }
+
+    /// Whether the layer exists in the home or a searched store.
+    public func exists(_ id: LayerID) -> Bool { find(id) != nil }
+
+    /// The layers of the home and the image store.
+    public func listLayers() throws(StorageError) -> [LayerID] {
+        var result: [LayerID] = []
+        for (root, readOnly) in searchedStores where !readOnly {
+            try attempt("list layers", root) { () throws(Errno) in
+                let dir = try FileDescriptor.openDirectory(root)
+                defer { dir.closeQuietly() }
+                for entry in try dir.directoryEntries() where entry.kind == .directory || entry.kind == .unknown {
+                    guard !Self.reservedNames.contains(entry.name), let id = try? LayerID(entry.name),
+                          dir.exists(at: FilePath("\(entry.name)/diff"))
+                    else { continue }
+                    result.append(id)
+                }
+            }
+        }
+        return result.sorted()
+    }
+
+    /// What a writable layer holds: from its quota when it has one, else by walking `diff`
+    /// (hard links counted once).
+    public func readWriteDiskUsage(_ id: LayerID) throws(StorageError) -> DiskUsage {
+        let layer = try locate(id, operation: "measure layer \(id)")
+        if let usage = try quota.usage(of: layer.diff) { return usage }
+        return try attempt("measure layer \(id)", layer.diff) { () throws(Errno) in
+            let dir = try FileDescriptor.openDirectory(layer.diff)
+            defer { dir.closeQuietly() }
+            var seen = Set<UInt64>()
+            var usage = DiskUsage(bytes: 0, inodes: 1)
+            try TreeCopy.walk(dir) { (parent: FileDescriptor, name: String, st: FileStatus) throws(Errno) in
+                if st.linkCount > 1 && st.kind != .directory {
+                    guard seen.insert(st.inode).inserted else { return }
+                }
+                usage.inodes += 1
+                usage.bytes += st.size
+            }
+            return usage
+        }
+    }
+}

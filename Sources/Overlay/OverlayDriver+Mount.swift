@@ -1,0 +1,176 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OverlayDriver {
+    /// Where a layer is mounted: its `merged` directory, or `<runhome>/<id>/merged` for a layer
+    /// of a read-only store.
+    func mountPoint(of layer: LayerLocation) -> FilePath {
+        layer.readOnly ? runHome.appending(layer.id.rawValue).appending("merged") : layer.directory.appending("merged")
+    }
+
+    /// Whether something is mounted on `merged`: its device differs from its parent directory's.
+    func isMounted(_ merged: FilePath, layer: LayerLocation) -> Bool {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        guard let inner = try? cwd.status(at: merged),
+              let outer = try? cwd.status(at: merged.removingLastComponent())
+        else { return false }
+        return inner.device != outer.device || inner.inode == outer.inode
+    }
+
+    /// Mounts the layer over its parents (or counts one more user of its mount) and returns the
+    /// mount point.
+    ///
+    /// A read-only mount (or a layer of a read-only store) stacks the layer's own `diff` as the
+    /// top lower directory and has no upper one. Mount data that fits in a page goes to
+    /// `mount(2)`; longer stacks, up to the kernel's 500 lower layers, go through `fsconfig`
+    /// `lowerdir+`.
+    public func get(_ id: LayerID, options: MountOptions) throws(StorageError) -> FilePath {
+        let lock = try storeLock(exclusive: false)
+        defer { _ = lock }
+        let layer = try locate(id, operation: "mount layer \(id)")
+        let count = try counts.lock(id)
+        return try mountLocked(layer, count: count, options: options)
+    }
+
+    /// `get` for a caller that holds the layer's lock.
+    func mountLocked(_ layer: LayerLocation, count: LockedMountCount, options: MountOptions) throws(StorageError) -> FilePath {
+        let merged = mountPoint(of: layer)
+        if isMounted(merged, layer: layer) {
+            // One more user (a mount whose count was lost is adopted as this user's).
+            try count.set(count.count + 1)
+            return merged
+        }
+        let data = try mountData(for: layer, options: options)
+        if layer.readOnly {
+            try attempt("make mount point", merged) { () throws(Errno) in try makeDirectories(merged) }
+        }
+        if data.upper != nil { clearVolatileMarker(layer) }
+        do throws(Errno) {
+            try mount(data, at: merged)
+        } catch .noSuchFileOrDirectory where !layer.readOnly {
+            // A short link may be gone (a crash, a careless cleanup): rebuild them and retry once.
+            logger.notice("repairing short links", metadata: ["layer": "\(layer.id)"])
+            try repairLinks(in: layer.store)
+            try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in try mount(data, at: merged) }
+        } catch {
+            throw StorageError("mount layer \(layer.id)", path: merged.string, errno: error)
+        }
+        try count.set(1)
+        return merged
+    }
+
+    private func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
+        if data.fitsInPage {
+            try data.mountClassic(at: merged)
+        } else if features.supportsLowerdirAppend {
+            try data.mountWithContext(at: merged)
+        } else {
+            throw Errno(rawValue: E2BIG)
+        }
+    }
+
+    /// The typed mount data for a layer.
+    func mountData(for layer: LayerLocation, options: MountOptions) throws(StorageError) -> OverlayMountData {
+        let operation = "mount layer \(layer.id)"
+        var lowers = try lowerDirectories(of: layer).map(\.string)
+        let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
+        var data: OverlayMountData
+        if readOnly {
+            lowers.insert(layer.diff.string, at: 0)
+            if lowers.count == 1 { lowers.append(layer.directory.appending("empty").string) }
+            data = OverlayMountData(lowers: lowers, upper: nil, work: nil, readOnly: true)
+        } else {
+            if lowers.isEmpty { lowers = [layer.directory.appending("empty").string] }
+            data = OverlayMountData(lowers: lowers, upper: layer.diff.string,
+                                    work: layer.directory.appending("work").string, readOnly: false)
+        }
+        guard lowers.count <= Self.maximumLowerLayers else {
+            throw StorageError(.invalidArgument, operation, path: layer.directory.string, reason:
+                "the mount would stack \(lowers.count) lower layers; overlayfs mounts at most \(Self.maximumLowerLayers)")
+        }
+        if !data.fitsInPage && !features.supportsLowerdirAppend {
+            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
+                "\(lowers.count) lower layers do not fit in one page of mount data and this kernel lacks "
+                    + "the new mount API's lowerdir+ (Linux 6.8 or later)")
+        }
+        if !options.idMappings.isIdentity {
+            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
+                "mounting with ID mappings needs idmapped lower layers, which this driver cannot make yet "
+                    + "(shifter idmapped mounts: \(shifter.supportsIdmappedMounts(options.idMappings)))")
+        }
+        for option in self.options.mountOptions { data.add(option) }
+        if options.volatile && !readOnly {
+            guard features.supportsVolatile else {
+                throw StorageError(.unsupported, operation, reason: "this kernel's overlayfs has no volatile mounts")
+            }
+            data.add(try .flag("volatile"))
+        }
+        if let label = options.label, let option = try labeler.mountOption(for: label) {
+            data.add(option)
+        }
+        for option in options.extra { data.add(option) }
+        if readOnly { data.readOnly = true }
+        return data
+    }
+
+    /// A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses to reuse
+    /// such a work directory; the layer is not mounted, so the marker can go.
+    private func clearVolatileMarker(_ layer: LayerLocation) {
+        let incompat = layer.directory.appending("work/incompat")
+        if FileDescriptor.currentWorkingDirectory.exists(at: incompat) {
+            try? FileDescriptor.currentWorkingDirectory.removeTree(at: incompat)
+        }
+    }
+
+    /// Releases one `get`. The last release unmounts and puts a fresh, empty `merged` in place
+    /// (renaming a new `merged.1` over it), so nothing written while unmounted lingers.
+    /// Releasing a layer that is not mounted resets its count.
+    public func put(_ id: LayerID) throws(StorageError) {
+        let lock = try storeLock(exclusive: false)
+        defer { _ = lock }
+        let layer = try locate(id, operation: "unmount layer \(id)")
+        let count = try counts.lock(id)
+        try unmountLocked(layer, count: count)
+    }
+
+    /// `put` for a caller that holds the layer's lock.
+    func unmountLocked(_ layer: LayerLocation, count: LockedMountCount) throws(StorageError) {
+        let merged = mountPoint(of: layer)
+        guard isMounted(merged, layer: layer) else {
+            if count.count != 0 { try count.set(0) }
+            return
+        }
+        if count.count > 1 {
+            try count.set(count.count - 1)
+            return
+        }
+        try unmount(merged)
+        try count.set(0)
+    }
+
+    /// Unmounts `merged` (lazily when it is busy) and replaces it with a fresh directory.
+    func unmount(_ merged: FilePath) throws(StorageError) {
+        do throws(Errno) {
+            try Mounts.unmount(merged)
+        } catch .resourceBusy {
+            try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmount(merged, flags: .detach) }
+        } catch .invalidArgument {
+            // Not mounted after all.
+        } catch {
+            throw StorageError("unmount", path: merged.string, errno: error)
+        }
+        let fresh = FilePath(merged.string + ".1")
+        let cwd = FileDescriptor.currentWorkingDirectory
+        do throws(Errno) {
+            try cwd.makeDirectoryIfMissing(at: fresh)
+            try cwd.rename(fresh, to: merged)
+        } catch {
+            try? cwd.remove(at: fresh, directory: true)
+        }
+    }
+}

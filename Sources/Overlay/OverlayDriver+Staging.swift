@@ -1,0 +1,136 @@
+import GraphDriver
+import LayerArchive
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A differ that fills the staging directory from a tar stream (plain, gzip or zstd).
+public struct TarDiffer: Differ {
+    /// The stream; read once.
+    public let input: FileDescriptor
+
+    public init(input: FileDescriptor) {
+        self.input = input
+    }
+
+    public func applyDiff(into destination: FilePath, options: DifferOptions) throws(StorageError) -> DifferOutput {
+        let result = try LayerApplier.apply(from: input, into: destination, options: ApplyOptions(
+            idMappings: options.idMappings, whiteoutFormat: .overlay, ignoreChownErrors: options.ignoreChownErrors,
+            forceMask: options.forceMask))
+        return DifferOutput(target: destination, size: result.size, entries: result.entries)
+    }
+}
+
+extension OverlayDriver {
+    /// `<home>/staging`.
+    var stagingRoot: FilePath { home.appending("staging") }
+
+    /// Makes `<home>/staging/<random>/` with a `diff` directory for the differ to fill and a
+    /// lock (held by this driver until the directory is applied or cleaned up) so that
+    /// `cleanup` in another process leaves it alone.
+    public func applyDiffWithDiffer(options: DifferOptions, differ: any Differ) throws(StorageError) -> DifferOutput {
+        let directory = stagingRoot.appending("differ-\(randomSuffix())")
+        let diff = directory.appending("diff")
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let lock = try attempt("make staging directory", directory) { () throws(Errno) in
+            try cwd.makeDirectoryIfMissing(at: stagingRoot)
+            try cwd.makeDirectory(at: directory, permissions: .init(rawValue: 0o700))
+            let lock = try FileLock.acquire(directory.appending(".lock"))
+            try cwd.makeDirectory(at: diff, permissions: .init(rawValue: 0o755))
+            try cwd.changeMode(at: diff, permissions: .init(rawValue: 0o755))
+            return lock
+        }
+        do {
+            var output = try differ.applyDiff(into: diff, options: DifferOptions(
+                idMappings: options.idMappings, ignoreChownErrors: options.ignoreChownErrors || self.options.ignoreChownErrors,
+                forceMask: options.forceMask ?? self.options.forceMask))
+            output.target = diff
+            stagingLocks.withLock { $0[directory] = lock }
+            return output
+        } catch {
+            try? cwd.removeTree(at: directory)
+            throw error
+        }
+    }
+
+    /// Makes staged contents the layer's own: the layer's `diff` must be empty and not mounted;
+    /// the staged directory is renamed over it in one step.
+    public func applyDiffFromStagingDirectory(_ id: LayerID, parent: LayerID?, output: DifferOutput,
+                                              options: DifferOptions) throws(StorageError) {
+        let operation = "apply staged diff to layer \(id)"
+        let directory = output.target.removingLastComponent()
+        guard directory.removingLastComponent() == stagingRoot, output.target.lastComponent?.string == "diff" else {
+            throw StorageError(.invalidArgument, operation, path: output.target.string,
+                               reason: "not a staging directory of this driver")
+        }
+        let lock = try storeLock(exclusive: false)
+        defer { _ = lock }
+        let layer = try locate(id, operation: operation)
+        guard try isDirectParent(parent, of: layer) else {
+            throw StorageError(.invalidArgument, operation, path: layer.directory.string,
+                               reason: "\(parent?.rawValue ?? "no parent") is not the layer's parent")
+        }
+        let count = try counts.lock(id)
+        defer { _ = count }
+        guard !isMounted(mountPoint(of: layer), layer: layer) else {
+            throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
+        }
+        let cwd = FileDescriptor.currentWorkingDirectory
+        try attempt(operation, layer.diff) { () throws(Errno) in
+            let diff = try FileDescriptor.openDirectory(layer.diff)
+            defer { diff.closeQuietly() }
+            guard try diff.directoryEntries().isEmpty else { throw Errno.directoryNotEmpty }
+            try cwd.rename(output.target, to: layer.diff, flags: .exchange)
+        }
+        // The staging directory now holds the layer's old, empty diff.
+        try? cwd.removeTree(at: directory)
+        _ = stagingLocks.withLock { $0.removeValue(forKey: directory) }
+    }
+
+    /// Removes a staging directory (its contents or the directory itself may be given).
+    public func cleanupStagingDirectory(_ stagingDirectory: FilePath) throws(StorageError) {
+        var directory = stagingDirectory.lexicallyNormalized()
+        if directory.lastComponent?.string == "diff" { directory = directory.removingLastComponent() }
+        guard directory.removingLastComponent() == stagingRoot else {
+            throw StorageError(.invalidArgument, "clean up staging directory", path: stagingDirectory.string,
+                               reason: "not a staging directory of this driver")
+        }
+        try attempt("clean up staging directory", directory) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.removeTree(at: directory)
+        }
+        _ = stagingLocks.withLock { $0.removeValue(forKey: directory) }
+    }
+
+    /// The layer's `diff`: a differ may write there directly when the layer is new.
+    public func differTarget(_ id: LayerID) throws(StorageError) -> FilePath {
+        try locate(id, operation: "find differ target of layer \(id)").diff
+    }
+
+    /// Removes staging directories nobody holds: differ directories whose lock is free, and
+    /// leftovers of creates and removes that a crash interrupted.
+    func removeStaleStagingDirectories() {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        for (root, readOnly) in searchedStores where !readOnly {
+            let staging = root.appending("staging")
+            guard let dir = try? FileDescriptor.openDirectory(staging) else { continue }
+            defer { dir.closeQuietly() }
+            // Creates and removes run under the exclusive store lock: holding it, none is in flight.
+            guard let storeLock = try? storeLock(exclusive: true) else { continue }
+            for entry in (try? dir.directoryEntries()) ?? [] {
+                let path = staging.appending(entry.name)
+                if entry.name.hasPrefix("differ-") {
+                    if stagingLocks.withLock({ $0[path] != nil }) { continue }
+                    guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
+                    try? cwd.removeTree(at: path)
+                    _ = held
+                } else {
+                    try? cwd.removeTree(at: path)
+                }
+            }
+            _ = storeLock
+        }
+    }
+}

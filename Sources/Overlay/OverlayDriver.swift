@@ -1,0 +1,194 @@
+import GraphDriver
+import Logging
+import StrataSystem
+import SystemPackage
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The overlayfs storage driver.
+///
+/// Layout of the home (the one containers/storage uses):
+///
+/// ```
+/// <home>/l/<short>            -> ../<id>/diff     26-character base32 names keeping mount data short
+/// <home>/<id>/diff/           the layer's own files (the overlay upper directory)
+/// <home>/<id>/work/           overlay's work directory
+/// <home>/<id>/merged/         where `get` mounts the layer
+/// <home>/<id>/link            the layer's short name
+/// <home>/<id>/lower           `l/<short>:l/<short>…`, parent first (absent for base layers)
+/// <home>/<id>/empty/          a base layer's stand-in lower directory
+/// <home>/staging/             staged applies and layers being built
+/// ```
+///
+/// The run home holds the feature cache (`features`), mount counts (`mounts/<id>`, also the
+/// per-layer locks) and mount points for layers of read-only stores (`<id>/merged`).
+/// `<home>/.lock` is the store lock: shared by operations on existing layers, exclusive while a
+/// layer is created or removed.
+public final class OverlayDriver: @unchecked Sendable {
+    /// The directory of layers.
+    public let home: FilePath
+    /// The directory of per-boot state.
+    public let runHome: FilePath
+    /// The driver options.
+    public let options: DriverOptions
+    /// What the kernel and backing filesystem can do.
+    public let features: OverlayFeatures
+    /// Quota limits for read-write layers.
+    public let quota: any QuotaControl
+    /// SELinux labels for mounts.
+    public let labeler: any MountLabeler
+    /// Ownership shifting.
+    public let shifter: any OwnershipShifter
+    let logger: Logger
+
+    /// An open descriptor of the home, for `*at` calls.
+    let homeDirectory: FileDescriptor
+    let counts: MountCounts
+    /// Where read-only layers are created: the image store when there is one, else the home.
+    let imageStoreRoot: FilePath?
+    /// Whether this driver made the home a private bind mount (and `cleanup` should undo it).
+    let mountedHome: Bool
+    /// Staging directories this driver made and holds locked until applied or cleaned up.
+    let stagingLocks = Mutex<[FilePath: FileLock]>([:])
+
+    /// The most lower layers one overlay mount may have (the kernel's `OVL_MAX_STACK`).
+    public static let maximumLowerLayers = 500
+
+    /// Opens (creating when missing) a driver home.
+    ///
+    /// Refuses homes on filesystems overlayfs cannot use as an upper layer (overlayfs itself,
+    /// aufs, ecryptfs, NFS) and filesystems without `d_type`. Probes features once per run home.
+    public init(home: FilePath, runHome: FilePath, options: DriverOptions = DriverOptions(),
+                quota: any QuotaControl = NoQuota(), labeler: any MountLabeler = NoMountLabels(),
+                shifter: any OwnershipShifter = NoShifting(),
+                logger: Logger = Logger(label: "strata.overlay")) throws(StorageError) {
+        let home = home.lexicallyNormalized()
+        let runHome = runHome.lexicallyNormalized()
+        guard home.isAbsolute, runHome.isAbsolute else {
+            throw StorageError(.invalidArgument, "start overlay driver", path: home.string,
+                               reason: "the home and run home must be absolute paths")
+        }
+        self.home = home
+        self.runHome = runHome
+        self.options = options
+        self.quota = quota
+        self.labeler = labeler
+        self.shifter = shifter
+        self.logger = logger
+
+        try attempt("make driver home", home) { () throws(Errno) in
+            try makeDirectories(home)
+            try makeDirectories(runHome)
+            try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(ShortLinks.directoryName))
+        }
+        let type = try attempt("inspect backing filesystem", home) { () throws(Errno) in
+            try FileSystemStatus.of(home).type
+        }
+        switch type {
+        case .overlay, .aufs, .ecryptfs, .nfs:
+            throw StorageError(.unsupported, "start overlay driver", path: home.string, reason:
+                "the home is on \(type), which overlayfs cannot use for its layers; put it on ext4, xfs or btrfs")
+        default: break
+        }
+        if !options.quota.isEmpty && !quota.isSupported {
+            throw StorageError(.unsupported, "start overlay driver", path: home.string, reason:
+                "a default size or inode limit was asked for, but this driver has no quota support on \(type)")
+        }
+        homeDirectory = try attempt("open driver home", home) { () throws(Errno) in try FileDescriptor.openDirectory(home) }
+        let runDirectory = try attempt("open run home", runHome) { () throws(Errno) in
+            try FileDescriptor.openDirectory(runHome)
+        }
+        defer { runDirectory.closeQuietly() }
+        counts = try MountCounts(runHome: runHome)
+        do {
+            features = try FeatureProbes.load(home: home, runHome: runDirectory, type: type)
+            if let store = options.imageStore {
+                let root = store.appending("overlay")
+                try attempt("make image store", root) { () throws(Errno) in
+                    try makeDirectories(root.appending(ShortLinks.directoryName))
+                }
+                imageStoreRoot = root
+            } else {
+                imageStoreRoot = nil
+            }
+            mountedHome = options.skipMountHome ? false : try Self.makePrivateMount(home)
+        } catch {
+            homeDirectory.closeQuietly()
+            throw error
+        }
+    }
+
+    deinit { homeDirectory.closeQuietly() }
+
+    /// Bind-mounts the home on itself with private propagation (so layer mounts do not spread
+    /// to other namespaces), unless it already is a mount point. Returns whether it mounted.
+    private static func makePrivateMount(_ home: FilePath) throws(StorageError) -> Bool {
+        if Mounts.isMountPoint(home) {
+            try attempt("make home mount private", home) { () throws(Errno) in
+                try Mounts.mount(source: "none", target: home, type: nil, flags: .privatePropagation)
+            }
+            return false
+        }
+        try attempt("bind-mount home", home) { () throws(Errno) in
+            try Mounts.mount(source: home.string, target: home, type: nil, flags: .bind)
+            try Mounts.mount(source: "none", target: home, type: nil, flags: .privatePropagation)
+        }
+        return true
+    }
+
+    /// `overlay`.
+    public var name: String { "overlay" }
+
+    /// Whether layer diffs are read straight from their `diff` directories.
+    public var supportsNativeOverlay: Bool { features.nativeDiff }
+
+    /// What the driver found, in containers/storage's order.
+    public var status: [DriverStatusItem] {
+        [
+            DriverStatusItem("Backing Filesystem", features.backingFileSystem.description),
+            DriverStatusItem("Supports d_type", "\(features.supportsDType)"),
+            DriverStatusItem("Native Overlay Diff", "\(features.nativeDiff)"),
+            DriverStatusItem("Using metacopy", "\(features.usingMetacopy)"),
+            DriverStatusItem("Supports shifting", "\(supportsShifting(uidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)], gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)]))"),
+            DriverStatusItem("Supports volatile", "\(features.supportsVolatile)"),
+        ]
+    }
+
+    /// Where the layer's directories are: `LowerDir` (when it has parents), `MergedDir`,
+    /// `UpperDir`, `WorkDir`.
+    public func metadata(of id: LayerID) throws(StorageError) -> [DriverStatusItem] {
+        let layer = try locate(id, operation: "read layer metadata")
+        var items: [DriverStatusItem] = []
+        let lowers = try lowerDirectories(of: layer, resolve: true)
+        if !lowers.isEmpty {
+            items.append(DriverStatusItem("LowerDir", lowers.map(\.string).joined(separator: ":")))
+        }
+        items.append(DriverStatusItem("MergedDir", mountPoint(of: layer).string))
+        items.append(DriverStatusItem("UpperDir", layer.directory.appending("diff").string))
+        items.append(DriverStatusItem("WorkDir", layer.directory.appending("work").string))
+        return items
+    }
+
+    /// Unmounts the home's private bind mount (when this driver made it) and removes staging
+    /// directories nobody holds.
+    public func cleanup() throws(StorageError) {
+        removeStaleStagingDirectories()
+        if mountedHome {
+            try? Mounts.unmount(home, flags: .detach)
+        }
+    }
+
+    /// The read-only stores searched after the home.
+    public func additionalImageStores() -> [FilePath] { options.additionalImageStores }
+
+    // MARK: - Locks
+
+    /// Takes the store lock: shared for work on existing layers, exclusive to add or remove one.
+    func storeLock(exclusive: Bool) throws(StorageError) -> FileLock {
+        let path = home.appending(".lock")
+        return try attempt("lock store", path) { () throws(Errno) in try FileLock.acquire(path, exclusive: exclusive) }
+    }
+}
