@@ -36,13 +36,9 @@ struct ExportChildCommand: ParsableCommand {
     @Option var output: String
 
     func run() throws {
-        #if STRATA_BENCH_EXPORT
         let out = try FileDescriptor.currentWorkingDirectory.open(
             at: FilePath(output), .writeOnly, options: [.create, .truncate], permissions: .init(rawValue: 0o644))
         defer { out.closeQuietly() }
         _ = try LayerExporter.export(layer: FilePath(layer), lowers: [], to: out, options: ExportOptions())
-        #else
-        throw BenchError("LayerExporter is not on this branch yet")
-        #endif
     }
 }

@@ -154,6 +154,12 @@ final class ExportOperation: BenchOperation {
         }
         return Trial(arguments: arguments) {
             defer { unlink(output) }
+            // Once per fixture, check Strata's stream against the tree (untimed): GNU tar's
+            // --compare checks each entry's contents, mode, owner, time and link target, and the
+            // listing must name as many entries as the tree holds.
+            if side != .tar && run == 1 {
+                try Self.verify(output: output, layer: layer, fixture: fixture, side: side, context)
+            }
             return "\(Shell.fileSize(output)) bytes of tar"
         }
     }
@@ -161,6 +167,25 @@ final class ExportOperation: BenchOperation {
     func finish(_ fixture: Fixture, _ context: BenchContext) {
         scratch?.tearDown()
         scratch = nil
+    }
+
+    private static func verify(output: String, layer: String, fixture: Fixture, side: Side,
+                               _ context: BenchContext) throws {
+        let report = context.workDirectory + "/compare-export-\(fixture)-\(side).txt"
+        let compare = try Shell.measure(["tar", "--compare", "--numeric-owner", "-f", output, "-C", layer],
+                                        stdoutTo: report)
+        let listing = context.workDirectory + "/listing-export-\(fixture)-\(side).txt"
+        defer { unlink(listing) }
+        _ = try Shell.measure(["tar", "-tf", output], stdoutTo: listing)
+        let names = Shell.readLines(listing).filter { $0 != "./" && $0 != "." }
+        let tree = try TreeSummary(layer)
+        if compare.status == 0 && names.count == tree.entries {
+            unlink(report)
+            context.log("\(fixture) export \(side): tar --compare finds no difference; \(names.count) entries, as in the tree")
+        } else {
+            context.log("warning: \(fixture) export \(side): tar --compare status \(compare.status) (see \(report)); "
+                        + "\(names.count) entries in the stream, \(tree.entries) in the tree")
+        }
     }
 }
 

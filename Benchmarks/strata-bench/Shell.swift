@@ -1,4 +1,5 @@
 import Foundation
+import StrataSystem
 import SystemPackage
 
 #if canImport(Glibc)
@@ -164,6 +165,14 @@ enum Shell {
     }
 
     static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// The lines of a text file (empty when it cannot be read).
+    static func readLines(_ path: String) -> [String] {
+        guard let fd = try? FileDescriptor.currentWorkingDirectory.open(at: FilePath(path), .readOnly) else { return [] }
+        defer { fd.closeQuietly() }
+        let bytes = (try? fd.readToEnd()) ?? []
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
 
     /// Makes `path` absolute against the current directory.
     static func absolute(_ path: String) -> String {
