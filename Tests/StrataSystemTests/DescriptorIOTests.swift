@@ -93,7 +93,7 @@ struct DescriptorIOTests {
         var calls = 0
         let result = valueOrErrno { () -> Int32 in
             calls += 1
-            if calls < 4 { strata_set_errno_for_test(EINTR); return -1 }
+            if calls < 4 { setErrno(EINTR); return -1 }
             return 42
         }
         #expect(calls == 4)
@@ -102,7 +102,7 @@ struct DescriptorIOTests {
         calls = 0
         let failure = valueOrErrno { () -> Int in
             calls += 1
-            strata_set_errno_for_test(EACCES)
+            setErrno(EACCES)
             return -1
         }
         #expect(calls == 1)
@@ -191,6 +191,6 @@ private final class ReaderContext {
 }
 
 /// Sets `errno` the way a failing system call would.
-private func strata_set_errno_for_test(_ value: Int32) {
+private func setErrno(_ value: Int32) {
     errno = value
 }
