@@ -59,8 +59,9 @@ extension FileDescriptor {
     /// mount of the same filesystem included) stops the removal with `EXDEV`, and nothing on the
     /// mounted filesystem is touched.
     public func removeContents() throws(Errno) {
-        for entry in try directoryEntries() {
-            try removeTree(at: FilePath(entry.name), kind: entry.kind, mayCrossMount: false)
+        // Raw names: a name that is not UTF-8 must reach the file it names.
+        for entry in try rawDirectoryEntries() {
+            try removeTree(at: entry.name, kind: entry.kind, mayCrossMount: false)
         }
     }
 
