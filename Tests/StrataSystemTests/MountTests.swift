@@ -171,6 +171,28 @@ struct MountTests {
         expectErrno(.readOnlyFileSystem) { try dir.write("merged/g", "x") }
     }
 
+    @Test func fsmountAttributesReachTheMount() throws {
+        let dir = try TemporaryDirectory()
+        try dir.descriptor.makeDirectory(at: "mnt")
+        let context = try FileSystemContext(type: "tmpfs")
+        try context.set("size", "1m")
+        try context.create()
+        let detached = try context.mount(attributes: [.readOnly, .noSetuid, .noDevices, .noExec])
+        try detached.moveMount(to: dir.path("mnt"))
+        detached.closeQuietly()
+        defer { try? Mounts.unmount(dir.path("mnt"), flags: .detach) }
+
+        var vfs = statvfs()
+        #expect(statvfs(dir.path("mnt").string, &vfs) == 0)
+        let flags = UInt(vfs.f_flag)
+        #expect(flags & UInt(ST_RDONLY) != 0)
+        #expect(flags & UInt(ST_NOSUID) != 0)
+        #expect(flags & 4 != 0)  // ST_NODEV (a GNU extension Swift does not import)
+        #expect(flags & 8 != 0)  // ST_NOEXEC
+        expectErrno(.readOnlyFileSystem) { try dir.write("mnt/x", "x") }
+        #expect(UInt64(vfs.f_bsize) * UInt64(vfs.f_blocks) == 1_048_576)
+    }
+
     @Test func cloneMountAttachesADetachedCopy() throws {
         let dir = try TemporaryDirectory()
         try dir.descriptor.makeDirectory(at: "tree")
