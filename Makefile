@@ -3,7 +3,8 @@
 #   make test   install missing Debian packages, build, run every test: the host tests (XCTest and
 #               Swift Testing), then the kernel tier (quota and SELinux tests in a UML guest)
 #   make host-test / make kernel-test   one of the two
-#   make run    build a release and run `strata status` and `strata layers` on the default store
+#   make run    build a release and run Strata's main job on the default store (/var/lib/strata):
+#               import an OCI image, mount a container layer on it, run a program, show its changes
 #   make bench  build a release and run the apply/export benchmark against GNU tar
 
 SHELL := /bin/bash
@@ -14,9 +15,11 @@ SHELL := /bin/bash
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 
 # Debian packages the build and the tests need (headers of the system libraries, and the tools
-# the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar).
+# the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar, umoci and containers-storage for
+# the interop tests, busybox for the main job's image).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
-                   xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci
+                   xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
+                   busybox-static
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
@@ -57,10 +60,10 @@ host-test: build
 	@grep -Eq 'Test run with [1-9][0-9]* tests? .*passed' $(TEST_LOG) \
 	  || { echo "make test: Swift Testing did not report a passing run of at least one test" >&2; exit 1; }
 
-## run: Strata on the default store (/var/lib/strata): what the driver finds, then its layers.
+## run: Strata's main job on the default store (/var/lib/strata): import an image, mount a
+## container layer on it, run a program in it, show what it changed.
 run: build-release
-	.build/release/strata status
-	.build/release/strata layers
+	STRATA=.build/release/strata scripts/main-job
 
 ## bench: apply/export timings against GNU tar (fixtures and scratch filesystems in ./bench-work).
 bench: build-release

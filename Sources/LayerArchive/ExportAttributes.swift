@@ -7,7 +7,7 @@ import Glibc
 
 /// Which extended attributes a layer tar carries, and how their values change on the way out.
 enum ExportAttribute {
-    /// `security.capability`: file capabilities; a v3 value is written as v2.
+    /// `security.capability`: file capabilities; a v3 value for the container's root is written as v2.
     case capability
     /// `system.posix_acl_access` / `system.posix_acl_default`: ACL entries' IDs are mapped.
     case accessControlList
@@ -49,16 +49,24 @@ extension FileCapability {
     /// The size of a v3 value: v2 plus the namespace root ID.
     static let version3Size = 24
 
-    /// `asRevision2(_:)` in place, for the export path that reads into a reused buffer: a v3
-    /// value (24 bytes, with a root ID) becomes the 20-byte v2 form, keeping the effective flag
-    /// and the capability sets and dropping the root ID, as containers/storage does. Returns the
-    /// length of the value to write.
-    static func exported(_ value: UnsafeMutableRawBufferPointer) -> Int {
+    /// A capability as a layer stream carries it, in place: a v3 value (24 bytes) whose root ID
+    /// is the container's root under `mappings` becomes the 20-byte v2 form (the root ID is
+    /// implied by the namespace the layer is unpacked in); a v3 value that belongs to another
+    /// namespace keeps its v3 form with the root ID mapped to the container's view, so that it
+    /// is never widened into a capability for any root. Returns the length to write, or `nil`
+    /// when the root ID has no ID in the container.
+    static func exported(_ value: UnsafeMutableRawBufferPointer, mappings: IDMappings) -> Int? {
         guard value.count >= version3Size else { return value.count }
         let magic = UInt32(littleEndian: value.loadUnaligned(as: UInt32.self))
         guard magic & revisionMask == revision3 else { return value.count }
-        value.storeBytes(of: ((magic & ~revisionMask) | revision2).littleEndian, as: UInt32.self)
-        return version2Size
+        let hostRoot = UInt32(littleEndian: value.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
+        guard let containerRoot = IDMappings.containerID(hostRoot, mappings.uidMap) else { return nil }
+        if containerRoot == 0 {
+            value.storeBytes(of: ((magic & ~revisionMask) | revision2).littleEndian, as: UInt32.self)
+            return version2Size
+        }
+        value.storeBytes(of: containerRoot.littleEndian, toByteOffset: 20, as: UInt32.self)
+        return version3Size
     }
 }
 

@@ -111,7 +111,11 @@ final class ExportSession {
             let bytes = UnsafeMutableRawBufferPointer(rebasing: value[0..<length])
             switch role {
             case .capability:
-                length = FileCapability.exported(bytes)
+                guard let exported = FileCapability.exported(bytes, mappings: options.idMappings) else {
+                    throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
+                        "its v3 file capability belongs to a user namespace whose root has no ID in the container's mapping")
+                }
+                length = exported
             case .accessControlList:
                 if let failed = PosixACL.mapToContainer(bytes, options.idMappings) {
                     throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:

@@ -15,8 +15,8 @@ import Glibc
 /// whiteouts (`.wh.NAME`, an empty file with mode 0) and an opaque directory that hides a lower
 /// one is followed by `.wh..wh..opq`.
 ///
-/// Exported xattrs: `security.capability` (a v3 capability is written as v2, the root ID
-/// dropped), `security.ima`, `user.*` except `user.overlay.*`, and the POSIX ACLs
+/// Exported xattrs: `security.capability` (a v3 capability whose root ID is the container's
+/// root is written as v2; one of another namespace keeps v3 with its root ID mapped), `security.ima`, `user.*` except `user.overlay.*`, and the POSIX ACLs
 /// `system.posix_acl_access`/`system.posix_acl_default` in their binary kernel form with the
 /// IDs of named entries mapped. All are `SCHILY.xattr.NAME` records, which GNU tar writes
 /// with `--xattrs` and restores with `--xattrs --xattrs-include='*'`. `trusted.overlay.*` is

@@ -54,14 +54,10 @@ struct ContainersStorageInteropTests {
         let top = try expected.differences(from: Tree.read(cs.diffDirectory("top")))
         // containers-storage sets a time before 1970 to 1970-01-01 (the stream has it right).
         let clamped = top.filter { $0.hasPrefix("before-epoch: mtime") }
-        let capabilityV3 = top.filter { $0.hasPrefix("capped-v3: xattr security.capability") }
-        #expect(top.filter { !clamped.contains($0) && !capabilityV3.contains($0) }.isEmpty,
+        #expect(top.filter { !clamped.contains($0) }.isEmpty,
                 "containers-storage's top layer differs from Strata's:\n\(top.joined(separator: "\n"))")
         withKnownIssue("containers-storage 1.43 clamps times before 1970 to 0 when it applies a layer") {
             #expect(clamped.isEmpty, "\(clamped)")
-        }
-        withKnownIssue(Comment(rawValue: v3CapabilityIssue)) {
-            #expect(capabilityV3.isEmpty, "\(capabilityV3)")
         }
 
         // Strata's gzip and zstd streams apply in containers-storage to the same tree.
@@ -196,12 +192,8 @@ struct ContainersStorageInteropTests {
         #expect(csEntries.contains { $0.name.hasPrefix("names/") && $0.name.utf8.count > 256 } && csEntries.contains { $0.name == "names/café ☕" })
 
         let differences = listingDifferences(expected: csEntries, actual: strataEntries)
-        let capabilityV3 = differences.filter { $0.hasPrefix("capped-v3: xattr security.capability") }
-        #expect(differences.filter { !capabilityV3.contains($0) }.isEmpty,
+        #expect(differences.isEmpty,
                 "Strata's stream differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
-        withKnownIssue(Comment(rawValue: v3CapabilityIssue)) {
-            #expect(capabilityV3.isEmpty, "\(capabilityV3)")
-        }
     }
 
     @Test("The same two layers mounted by Strata's driver and by containers-storage show the same tree")
@@ -411,4 +403,3 @@ extension ContainersStorage {
 /// writes every v3 capability as v2, dropping the root ID, which makes it effective for any
 /// root; it could write v2 only when the root ID maps to the container's root (0) under the
 /// export's ID mapping, and keep v3 with the mapped root ID otherwise.
-let v3CapabilityIssue = "Strata exports a v3 capability whose root ID is not the container's root as v2 (root ID dropped, capability widened); containers-storage keeps it v3"

@@ -43,6 +43,8 @@ func makeSampleTree(_ root: String) throws {
 
 /// The 20-byte v2 form of `cap_net_raw+ep`.
 let netRawCapabilityV2: [UInt8] = [0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+/// `setcap -n 1000 cap_net_raw+ep`: v3, for the namespace whose root is uid 1000 (0x3e8).
+let netRawCapabilityV3Root1000: [UInt8] = netRawCapabilityV2.enumerated().map { $0.offset == 3 ? 0x03 : $0.element } + [0xE8, 0x03, 0, 0]
 
 @Suite("Layer export", .enabled(if: runningAsRoot, "makes devices, sets trusted.* xattrs and chowns"))
 struct ExportTests {
@@ -65,7 +67,8 @@ struct ExportTests {
         #expect(tool.type == S_IFREG && tool.permissions == 0o4755 && tool.content == Array("tool\n".utf8))
         #expect(tool.mtime == 1_600_000_000 && tool.mtimeNanoseconds == 123_456_789)
         #expect(tool.uid == 0 && tool.gid == 0)
-        #expect(byPath["bin/cap"]?.xattrs == ["security.capability": netRawCapabilityV2])
+        // Its root (uid 1000) is not the container's root: the capability keeps its namespace.
+        #expect(byPath["bin/cap"]?.xattrs == ["security.capability": netRawCapabilityV3Root1000])
         #expect(byPath["etc/conf"]?.xattrs == ["user.comment": Array("hello".utf8)])
         #expect(byPath["etc/conf"]?.uid == 1000 && byPath["etc/conf"]?.gid == 1001 && byPath["etc/conf"]?.permissions == 0o640)
         // ACL in the kernel's binary form: version 2, then user::rw-, user:1234:r--, group::r--, mask::r--, other::r--.
@@ -102,10 +105,9 @@ struct ExportTests {
                                   "security.capability", "system.posix_acl_access", "system.posix_acl_default"]
         var (expected, expectedLinks) = try snapshotTree(scratch("layer"), attributes: names)
         let (actual, actualLinks) = try snapshotTree(scratch("out"), attributes: names)
-        // What the export changes on purpose: no socket, no overlay/trusted xattrs, v3 capability as v2.
+        // What the export changes on purpose: no socket, no overlay/trusted xattrs.
         expected["sock"] = nil
         expected["etc/conf"]?.xattrs = ["user.comment": Array("hello".utf8)]
-        expected["bin/cap"]?.xattrs = ["security.capability": netRawCapabilityV2]
         #expect(actual.keys.sorted() == expected.keys.sorted())
         for (path, snapshot) in expected {
             #expect(actual[path] == snapshot, "\(path)")
@@ -259,6 +261,25 @@ struct ExportTests {
         // The failed export wrote nothing that looks like a complete tar (no end-of-archive blocks).
         #expect(partial.count % 512 == 0)
         #expect(!partial.suffix(1024).allSatisfy { $0 == 0 } || partial.isEmpty)
+    }
+
+    @Test("a v3 capability of the container's root is written as v2; one of another namespace keeps v3, mapped")
+    func capabilityNamespaces() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try shell("cd '\(scratch(""))' && printf a > root-cap && printf b > other-cap && chown -R 100000:100000 . && setcap -n 100000 cap_net_raw+ep root-cap && setcap -n 101000 cap_net_raw+ep other-cap")
+        let mappings = IDMappings(uidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)],
+                                  gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)])
+        let records = recordsByPath(try readTar(try exportLayer(scratch.path, options: ExportOptions(idMappings: mappings)).bytes).records)
+        #expect(records["root-cap"]?.xattrs["security.capability"] == netRawCapabilityV2)
+        // Root 101000 on the host is uid 1000 in the container.
+        #expect(records["other-cap"]?.xattrs["security.capability"] == netRawCapabilityV3Root1000)
+
+        // A capability whose namespace root has no container ID cannot be expressed: refused.
+        try shell("cd '\(scratch(""))' && printf c > outside-cap && chown 100000:100000 outside-cap && setcap -n 5 cap_net_raw+ep outside-cap")
+        #expect(throws: StorageError.self) {
+            _ = try exportLayer(scratch.path, options: ExportOptions(idMappings: mappings))
+        }
     }
 
     @Test("user.containers.override_stat gives the owner and mode, and is not exported")
