@@ -134,10 +134,14 @@ extension OverlayDriver {
         let entries = try lowerEntries(of: layer)
         guard let parent else { return entries.isEmpty }
         guard let first = entries.first else { return false }
-        let lowers = try lowerDirectories(of: layer, resolve: true)
-        _ = first
-        guard let resolved = lowers.first else { return false }
-        return resolved.removingLastComponent().lastComponent?.string == parent.rawValue
+        // Resolve only the first link: `../<parent>/diff`.
+        let store = searchedStores.map(\.root).first {
+            FileDescriptor.currentWorkingDirectory.exists(at: $0.appending(String(first)))
+        } ?? layer.store
+        guard let target = try? FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: store.appending(String(first))) else {
+            return false
+        }
+        return ShortLinks.layer(fromTarget: target) == parent
     }
 
     /// Removes a layer: unmounts it (even when others still count a mount of it), then takes it

@@ -77,7 +77,7 @@ extension OverlayDriver {
     /// The typed mount data for a layer.
     func mountData(for layer: LayerLocation, options: MountOptions) throws(StorageError) -> OverlayMountData {
         let operation = "mount layer \(layer.id)"
-        var lowers = try lowerDirectories(of: layer).map(\.string)
+        var lowers = try lowerPaths(of: layer)
         let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
         var data: OverlayMountData
         if readOnly {
