@@ -118,10 +118,10 @@ extension OverlayDriver {
         return data
     }
 
-    /// A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses to reuse
+    /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse
     /// such a work directory; the layer is not mounted, so the marker can go.
     private func clearVolatileMarker(_ layer: LayerLocation) {
-        let incompat = layer.directory.appending("work/incompat")
+        let incompat = layer.directory.appending("work/work/incompat")
         if FileDescriptor.currentWorkingDirectory.exists(at: incompat) {
             try? FileDescriptor.currentWorkingDirectory.removeTree(at: incompat)
         }
