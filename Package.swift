@@ -8,6 +8,9 @@ let package = Package(
         .library(name: "StrataSystem", targets: ["StrataSystem"]),
         .library(name: "GraphDriver", targets: ["GraphDriver"]),
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
+        .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
+        .library(name: "MountLabel", targets: ["MountLabel"]),
+        .library(name: "OCIImage", targets: ["OCIImage"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
@@ -16,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C shims and system libraries
@@ -50,6 +54,18 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
+            name: "ProjectQuota",
+            dependencies: [
+                "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
+            name: "MountLabel",
+            dependencies: [
+                "GraphDriver", "StrataSystem", "CSELinux",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "Overlay",
             dependencies: [
                 "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
@@ -57,9 +73,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "OCIImage",
+            dependencies: [
+                "GraphDriver", "LayerArchive", "StrataSystem",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -75,6 +98,23 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/DriverConformance"),
+
+        // Examples: one small program per module.
+        .executableTarget(
+            name: "OverlayExample",
+            dependencies: ["Overlay", "GraphDriver", "LayerArchive", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/OverlayExample"),
+        .executableTarget(
+            name: "ProjectQuotaExample",
+            dependencies: ["ProjectQuota", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/ProjectQuotaExample"),
+        .executableTarget(
+            name: "MountLabelExample",
+            dependencies: ["MountLabel", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/MountLabelExample"),
 
         // Benchmarks (release builds; not part of the test suite)
         .executableTarget(
@@ -98,6 +138,19 @@ let package = Package(
             dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
+            name: "ProjectQuotaTests",
+            dependencies: ["ProjectQuota", "Overlay", "GraphDriver", "StrataSystem", "TestTiers",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "MountLabelTests",
+            dependencies: ["MountLabel", "GraphDriver", "StrataSystem", "TestTiers",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
+            name: "OCIImageTests",
+            dependencies: ["OCIImage", "Overlay", "GraphDriver", "StrataSystem",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(
             name: "StrataCLITests",
             dependencies: ["StrataCLI", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
@@ -105,6 +158,25 @@ let package = Package(
             name: "LayerArchiveTests",
             dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
+
+        // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
+        // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
+        .target(
+            name: "TestTiers",
+            dependencies: ["CAttr"],
+            path: "Tests/TestTiers"),
+        .testTarget(
+            name: "KernelTierTests",
+            dependencies: ["TestTiers"]),
+        .plugin(
+            name: "KernelTest",
+            capability: .command(
+                intent: .custom(
+                    verb: "kernel-test",
+                    description: "Build the tests and run the kernel tier (XFS quota, SELinux) in a user-mode-linux guest"),
+                // None: SwiftPM builds the tests; the runner works under /var/tmp, not in the package.
+                // (.writeToPackageDirectory would make every run ask or need a flag.)
+                permissions: [])),
     ],
     swiftLanguageModes: [.v6]
 )

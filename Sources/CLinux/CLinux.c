@@ -92,3 +92,13 @@ const int STRATA_AT_EMPTY_PATH = AT_EMPTY_PATH;
 int strata_flock(int fd, int operation) { return flock(fd, operation); }
 int strata_statfs(const char *path, struct statfs *buf) { return statfs(path, buf); }
 int strata_fstatfs(int fd, struct statfs *buf) { return fstatfs(fd, buf); }
+
+const int STRATA_Q_XQUOTASYNC = Q_XQUOTASYNC;
+const int STRATA_FS_DQUOT_VERSION = FS_DQUOT_VERSION;
+const int STRATA_FS_PROJ_QUOTA = FS_PROJ_QUOTA;
+const int STRATA_FS_DQ_BSOFT = FS_DQ_BSOFT;
+const int STRATA_FS_DQ_BHARD = FS_DQ_BHARD;
+const int STRATA_FS_DQ_ISOFT = FS_DQ_ISOFT;
+const int STRATA_FS_DQ_IHARD = FS_DQ_IHARD;
+const unsigned int STRATA_FS_QUOTA_PDQ_ACCT = FS_QUOTA_PDQ_ACCT;
+const unsigned int STRATA_FS_QUOTA_PDQ_ENFD = FS_QUOTA_PDQ_ENFD;

@@ -58,6 +58,14 @@ enum TreeCloner {
                     try destination.setExtendedAttribute(name, value)
                 }
             }
+            // A project quota follows the directory: new files in the copy are charged to the
+            // same project as files in the original.
+            if let attributes = try? source.inodeAttributes(), attributes.projectID != 0 || attributes.inheritsProject {
+                var copy = try destination.inodeAttributes()
+                copy.projectID = attributes.projectID
+                copy.inheritsProject = attributes.inheritsProject
+                try destination.setInodeAttributes(copy)
+            }
             try destination.setTimes(access: status.accessTime, modification: status.modificationTime)
         } catch {
             throw StorageError("copy layer for apply", path: path, errno: error)

@@ -86,6 +86,15 @@ extern const int STRATA_PRJQUOTA;
 /// `QCMD(cmd, type)`.
 int strata_qcmd(int cmd, int type);
 int strata_quotactl(int cmd, const char *special, int id, void *addr);
+extern const int STRATA_Q_XQUOTASYNC;
+extern const int STRATA_FS_DQUOT_VERSION;
+extern const int STRATA_FS_PROJ_QUOTA;
+extern const int STRATA_FS_DQ_BSOFT;
+extern const int STRATA_FS_DQ_BHARD;
+extern const int STRATA_FS_DQ_ISOFT;
+extern const int STRATA_FS_DQ_IHARD;
+extern const unsigned int STRATA_FS_QUOTA_PDQ_ACCT;
+extern const unsigned int STRATA_FS_QUOTA_PDQ_ENFD;
 
 // MARK: - Device numbers
 

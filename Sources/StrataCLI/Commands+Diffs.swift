@@ -1,0 +1,104 @@
+import ArgumentParser
+import GraphDriver
+import Overlay
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct ApplyDiff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply-diff",
+        abstract: "Apply a layer tar stream (plain, gzip or zstd) to a layer and print the bytes applied.",
+        discussion: "Example: strata apply-diff base rootfs.tar.gz")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Argument(help: "The tar file, or - for standard input.") var file: String = "-"
+    @Option(help: "A container:host:size uid mapping for the stream's owners; repeatable.") var uidmap: [IDMapArgument] = []
+    @Option(help: "A container:host:size gid mapping for the stream's owners; repeatable.") var gidmap: [IDMapArgument] = []
+
+    func run() throws {
+        let driver = try global.openDriver()
+        let input = try openInput(file)
+        defer { if file != "-" { input.closeQuietly() } }
+        let parent = try driver.parent(of: id.id)
+        let options = ApplyDiffOptions(idMappings: IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map)))
+        let size = try driver.applyDiff(id.id, parent: parent, from: input, options: options)
+        writeOutput("\(size)\n")
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a layer's changes against its parent as a tar stream.",
+        discussion: "Example: strata diff app -o app.tar")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
+
+    func run() throws {
+        let driver = try global.openDriver()
+        let out: FileDescriptor
+        if let output {
+            do throws(Errno) {
+                out = try FileDescriptor.currentWorkingDirectory.open(
+                    at: FilePath(output), .writeOnly, options: [.create, .truncate], permissions: .init(rawValue: 0o644))
+            } catch {
+                throw StorageError("open output", path: output, errno: error)
+            }
+        } else {
+            if isatty(1) != 0 {
+                throw StorageError(.invalidArgument, "diff \(id.id)", reason: "standard output is a terminal; use -o FILE or a pipe")
+            }
+            out = FileDescriptor.standardOutput
+        }
+        defer { if output != nil { out.closeQuietly() } }
+        _ = try driver.diff(id.id, parent: try driver.parent(of: id.id), to: out, options: DiffOptions())
+    }
+}
+
+struct Changes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a layer's changes against its parent: A (added), C (changed), D (deleted).",
+        discussion: "Example: strata changes app --json")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Flag(help: "Print a JSON array.") var json = false
+
+    func run() throws {
+        let driver = try global.openDriver()
+        let changes = try driver.changes(id.id, parent: try driver.parent(of: id.id))
+        if json {
+            let items = changes.map { "{\"kind\": \"\($0.kind.rawValue)\", \"path\": \(jsonString($0.path))}" }
+            writeOutput("[" + items.joined(separator: ",\n ") + "]\n")
+        } else {
+            writeOutput(changes.map { "\($0)\n" }.joined())
+        }
+    }
+}
+
+struct DiffSize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff-size",
+        abstract: "Print the bytes of a layer's changes against its parent.",
+        discussion: "Example: strata diff-size app")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+
+    func run() throws {
+        let driver = try global.openDriver()
+        writeOutput("\(try driver.diffSize(id.id, parent: try driver.parent(of: id.id)))\n")
+    }
+}
+
+/// Opens a file for reading, or standard input for `-`.
+func openInput(_ file: String) throws(StorageError) -> FileDescriptor {
+    if file == "-" { return .standardInput }
+    do throws(Errno) {
+        return try FileDescriptor.currentWorkingDirectory.open(at: FilePath(file), .readOnly)
+    } catch {
+        throw StorageError("open layer archive", path: file, errno: error)
+    }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import GraphDriver
+import Overlay
+
+struct CreateLayer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-layer",
+        abstract: "Create a layer (read-only, or writable with --rw).",
+        discussion: "Example: strata create-layer app --parent base --rw --size 10G")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The new layer's ID ([A-Za-z0-9][A-Za-z0-9_.-]*).") var id: LayerIDArgument
+    @Option(help: "The layer to stack on.") var parent: LayerIDArgument?
+    @Flag(help: "Create a writable (container) layer.") var rw = false
+    @Option(help: "Limit a writable layer's size (10G, 512M, bytes).") var size: String?
+    @Option(help: "Limit a writable layer's inode count.") var inodes: UInt64?
+    @Option(help: "Copy this layer's contents into the new one.") var template: LayerIDArgument?
+    @Option(help: "A container:host:size uid mapping; repeatable.") var uidmap: [IDMapArgument] = []
+    @Option(help: "A container:host:size gid mapping; repeatable.") var gidmap: [IDMapArgument] = []
+
+    func run() throws {
+        let driver = try global.openDriver()
+        var options = CreateOptions(idMappings: IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map)))
+        if let size { options.quota.size = try QuotaLimits.parseSize(size) }
+        if let inodes { options.quota.inodes = inodes }
+        if !options.quota.isEmpty && !rw {
+            throw StorageError(.invalidArgument, "create layer \(id.id)", reason: "--size and --inodes apply to writable layers (--rw)")
+        }
+        if let template {
+            try driver.createFromTemplate(id.id, template: template.id, parent: parent?.id, options: options, readWrite: rw)
+        } else if rw {
+            try driver.createReadWrite(id.id, parent: parent?.id, options: options)
+        } else {
+            try driver.create(id.id, parent: parent?.id, options: options)
+        }
+    }
+}
+
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove a layer (unmounting it first); removing a missing layer succeeds.",
+        discussion: "Example: strata remove app")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+
+    func run() throws {
+        try global.openDriver().remove(id.id)
+    }
+}
+
+struct Exists: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when the layer exists, 1 when it does not.",
+        discussion: "Example: strata exists base && echo present")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+
+    func run() throws {
+        guard try global.openDriver().exists(id.id) else { throw ExitCode(1) }
+    }
+}
+
+struct Layers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the layers in the store, one ID a line.",
+        discussion: "Example: strata layers --json")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print a JSON array.") var json = false
+
+    func run() throws {
+        let ids = try global.openDriver().listLayers().sorted()
+        if json {
+            writeOutput("[" + ids.map { jsonString($0.rawValue) }.joined(separator: ", ") + "]\n")
+        } else {
+            writeOutput(ids.map { "\($0.rawValue)\n" }.joined())
+        }
+    }
+}
+
+struct Metadata: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show where a layer's directories are (WorkDir, MergedDir, UpperDir, LowerDir).",
+        discussion: "Example: strata metadata app")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        writeOutput(render(try global.openDriver().metadata(of: id.id), json: json))
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the driver found about this host.",
+        discussion: "Example: strata status --json")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        writeOutput(render(try global.openDriver().status, json: json))
+    }
+}
+
+struct Usage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the bytes and inodes a writable layer holds.",
+        discussion: "Example: strata usage app")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        let usage = try global.openDriver().readWriteDiskUsage(id.id)
+        if json {
+            writeOutput("{\"bytes\": \(usage.bytes), \"inodes\": \(usage.inodes)}\n")
+        } else {
+            writeOutput("Bytes: \(usage.bytes)\nInodes: \(usage.inodes)\n")
+        }
+    }
+}
+
+struct Cleanup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Unmount what the driver left mounted and remove stale staging directories.",
+        discussion: "Example: strata cleanup")
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try global.openDriver().cleanup()
+    }
+}

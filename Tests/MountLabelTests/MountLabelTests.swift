@@ -1,0 +1,101 @@
+import Foundation
+import GraphDriver
+import MountLabel
+import StrataSystem
+import SystemPackage
+import TestTiers
+import Testing
+
+enum SELinuxHost {
+    /// SELinux is on and a policy is loaded: true in the kernel test tier's guest, false here.
+    static let enabled = MountLabel.SELinux.isEnabled
+
+    /// A context that the kernel tier's policy defines (as container hosts' policies do).
+    static let label = try! SELinuxContext("system_u:object_r:container_file_t:s0")
+}
+
+@Suite("Mount labels (any host)")
+struct MountLabelHostTests {
+    @Test("a disabled labeler adds no context option and relabels nothing")
+    func disabledLabeler() throws {
+        let labeler = SELinuxLabeler(enabled: false)
+        #expect(!labeler.isEnabled)
+        #expect(try labeler.mountOption(for: try SELinuxContext("system_u:object_r:container_file_t:s0:c1,c2")) == nil)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-label-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try labeler.relabel(FilePath(dir), label: try SELinuxContext("system_u:object_r:container_file_t:s0"), shared: false)
+        #expect(try MountLabel.SELinux.label(of: FilePath(dir)) == nil || SELinuxHost.enabled)
+    }
+
+    @Test("the labeler reports SELinux as the kernel has it")
+    func reportsHost() throws {
+        // TestTiers probes the kernel directly (selinuxfs mounted and a policy loaded).
+        #expect(SELinuxLabeler().isEnabled == TestTiers.SELinux.availability.isAvailable)
+    }
+
+    @Test("malformed contexts are refused before any mount", arguments: ["", "onlyone", "a:b", "u:r:t:s0\" ,upperdir=/x", "u:r:t s0"])
+    func malformedContexts(_ text: String) {
+        #expect(throws: StorageError.self) { try SELinuxContext(text) }
+    }
+
+    @Test("the shared variant drops the categories")
+    func sharedVariant() throws {
+        #expect(try SELinuxContext("system_u:object_r:container_file_t:s0:c1,c2").sharedVariant.rawValue
+                == "system_u:object_r:container_file_t:s0")
+        #expect(try SELinuxContext("u:r:t").sharedVariant.rawValue == "u:r:t")
+    }
+}
+
+@Suite("Mount labels (kernel tier)", .serialized, .kernelTier(.selinux))
+struct MountLabelKernelTests {
+    @Test("files relabeled in a tree show the new label")
+    func relabelTree() throws {
+        let dir = try scratchOnTmpfs()
+        defer { unmountScratch(dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/a/b", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/a/b/file", contents: Data("x".utf8))
+        try SELinuxLabeler().relabel(FilePath(dir + "/a"), label: SELinuxHost.label, shared: false)
+        for path in ["/a", "/a/b", "/a/b/file"] {
+            #expect(try MountLabel.SELinux.label(of: FilePath(dir + path)) == SELinuxHost.label)
+        }
+    }
+
+    @Test("an overlay mounted with the label's option shows the label on its files")
+    func labeledOverlay() throws {
+        let dir = try scratchOnTmpfs()
+        defer { unmountScratch(dir) }
+        for sub in ["lower", "upper", "work", "merged"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+        }
+        FileManager.default.createFile(atPath: dir + "/lower/file", contents: Data("x".utf8))
+        let option = try #require(try SELinuxLabeler().mountOption(for: SELinuxHost.label))
+        let data = "lowerdir=\(dir)/lower,upperdir=\(dir)/upper,workdir=\(dir)/work,\(option.name)=\"\(option.value!)\""
+        try Mounts.mount(source: "overlay", target: FilePath(dir + "/merged"), type: "overlay", data: data)
+        defer { try? Mounts.unmount(FilePath(dir + "/merged")) }
+        let fd = try FileDescriptor.openDirectory(FilePath(dir + "/merged"))
+        defer { fd.closeQuietly() }
+        let raw = try #require(try fd.extendedAttribute("security.selinux", at: "file"))
+        let text = String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        #expect(text == SELinuxHost.label.rawValue)
+    }
+
+    @Test("a context the policy does not know is refused")
+    func invalidContext() throws {
+        let bogus = try SELinuxContext("system_u:object_r:no_such_type_strata_t:s0")
+        #expect(throws: StorageError.self) { try SELinuxLabeler().mountOption(for: bogus) }
+    }
+
+    /// A tmpfs (which supports labels) for one test.
+    private func scratchOnTmpfs() throws -> String {
+        let dir = "/tmp/strata-selinux-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Mounts.mount(source: "tmpfs", target: FilePath(dir), type: "tmpfs")
+        return dir
+    }
+
+    private func unmountScratch(_ dir: String) {
+        try? Mounts.unmount(FilePath(dir), flags: .detach)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}

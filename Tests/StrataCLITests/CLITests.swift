@@ -1,0 +1,218 @@
+import Foundation
+import StrataSystem
+import SystemPackage
+import Testing
+
+/// Runs the built `strata` binary (beside the test bundle) and returns its status and output.
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func strataBinary() -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // The test binary lives in StrataPackageTests.xctest/… or directly in the build directory.
+    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("strata").path) && dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("strata").path
+}
+
+final class Store {
+    let root: String
+    init() {
+        var template = Array("/tmp/strata-cli-XXXXXX".utf8CString)
+        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+    deinit {
+        // Unmount anything a failed test left behind, then remove the store.
+        _ = try? strata(self, ["cleanup"])
+        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count > 4, fields[4].hasPrefix(root) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
+        }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+    var globals: [String] { ["--root", root + "/root", "--run-root", root + "/run"] }
+}
+
+@discardableResult
+func strata(_ store: Store, _ args: [String], stdin: Data? = nil) throws -> CLIResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: strataBinary())
+    process.arguments = args + store.globals
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(stdin) }
+    try input.fileHandleForWriting.close()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                     stderr: String(decoding: e, as: UTF8.self))
+}
+
+func tarOf(_ files: [String: String]) throws -> Data {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-cli-src-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    for (name, content) in files {
+        let url = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try content.write(to: url, atomically: false, encoding: .utf8)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/tar")
+    process.arguments = ["-C", dir.path, "-cf", "-", "."]
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return data
+}
+
+@Suite("strata command line", .serialized)
+struct CLITests {
+    @Test("status prints the driver's findings as Key: value lines and JSON")
+    func status() throws {
+        let store = Store()
+        let text = try strata(store, ["status"])
+        #expect(text.status == 0)
+        let keys = text.stdout.split(separator: "\n").map { String($0.split(separator: ":")[0]) }
+        #expect(keys == ["Backing Filesystem", "Supports d_type", "Native Overlay Diff", "Using metacopy",
+                         "Supports shifting", "Supports volatile"])
+        let json = try strata(store, ["status", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: String]
+        #expect(object?["Supports d_type"] == "true")
+    }
+
+    @Test("a layer's life: create, apply, mount twice across processes, unmount, diff, remove")
+    func lifecycle() throws {
+        let store = Store()
+        #expect(try strata(store, ["create-layer", "base"]).status == 0)
+        let applied = try strata(store, ["apply-diff", "base", "-"], stdin: try tarOf(["etc/hostname": "strata\n"]))
+        #expect(applied.status == 0)
+        #expect(applied.stdout == "7\n")
+        #expect(try strata(store, ["create-layer", "app", "--parent", "base", "--rw"]).status == 0)
+
+        let first = try strata(store, ["mount", "app"])
+        #expect(first.status == 0)
+        let merged = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try String(contentsOfFile: merged + "/etc/hostname", encoding: .utf8) == "strata\n")
+        let second = try strata(store, ["mount", "app"])
+        #expect(second.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == merged)
+        try "new\n".write(toFile: merged + "/added", atomically: false, encoding: .utf8)
+
+        // Two mounts, one unmount: still mounted (the count lives in the run home).
+        #expect(try strata(store, ["unmount", "app"]).status == 0)
+        #expect(Mounts.isMountPoint(FilePath(merged)))
+        #expect(try strata(store, ["unmount", "app"]).status == 0)
+        #expect(!Mounts.isMountPoint(FilePath(merged)))
+
+        let changes = try strata(store, ["changes", "app"])
+        #expect(changes.stdout == "A /added\n")
+        #expect(try strata(store, ["diff-size", "app"]).stdout == "4\n")
+        #expect(try strata(store, ["layers"]).stdout == "app\nbase\n")
+        #expect(try strata(store, ["exists", "app"]).status == 0)
+        #expect(try strata(store, ["remove", "app"]).status == 0)
+        #expect(try strata(store, ["exists", "app"]).status == 1)
+        #expect(try strata(store, ["remove", "app"]).status == 0, "removing a missing layer succeeds")
+    }
+
+    @Test("with SELinux off, a mount label reaches no mount", .disabled(if: FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce"), "SELinux is on here"))
+    func labelWithSELinuxOff() throws {
+        let store = Store()
+        #expect(try strata(store, ["create-layer", "base"]).status == 0)
+        #expect(try strata(store, ["create-layer", "app", "--parent", "base", "--rw"]).status == 0)
+        let mounted = try strata(store, ["mount", "app", "--label", "system_u:object_r:container_file_t:s0:c1,c2"])
+        #expect(mounted.status == 0, "\(mounted.stderr)")
+        let merged = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let entry = try #require(Mounts.mountTable().first { $0.mountPoint == merged })
+        #expect(entry.fileSystemType == "overlay")
+        #expect(!entry.superOptions.contains("context="))
+        #expect(try strata(store, ["unmount", "app"]).status == 0)
+        // A malformed label is refused before any mount is tried.
+        let bad = try strata(store, ["mount", "app", "--label", "not-a-context"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("parse SELinux context"))
+        #expect(!Mounts.isMountPoint(FilePath(merged)))
+    }
+
+    @Test("errors are one line on stderr with a non-zero status")
+    func errors() throws {
+        let store = Store()
+        let missing = try strata(store, ["mount", "nope"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.hasPrefix("strata: "))
+        #expect(missing.stderr.contains("layer nope does not exist"))
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+
+        let badOption = try strata(store, ["status", "--storage-opt", "bogus=1"])
+        #expect(badOption.status == 1)
+        #expect(badOption.stderr.contains("unknown option 'bogus'"))
+
+        let badID = try strata(store, ["create-layer", "../escape"])
+        #expect(badID.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: store.root + "/root/escape"))
+    }
+
+    @Test("storage.conf is read, and its errors name the file, line and key")
+    func configuration() throws {
+        let store = Store()
+        let conf = store.root + "/storage.conf"
+        try """
+            # a comment
+            [storage]
+            driver = "overlay"
+            graphroot = "\(store.root)/from-config"
+            runroot = "\(store.root)/run-config"
+
+            [storage.options.overlay]
+            mountopt = "nodev"
+            """.write(toFile: conf, atomically: false, encoding: .utf8)
+        // --root on the command line wins over graphroot; without it the config's root is used.
+        let process = try strata(store, ["create-layer", "x"])
+        #expect(process.status == 0)
+        var result = try strataRaw(["create-layer", "y", "--config", conf])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: store.root + "/from-config/overlay/y/diff"))
+        _ = try strataRaw(["cleanup", "--config", conf])
+
+        try """
+            [storage]
+            driver = "overlay"
+
+            [storage.options.overlay]
+            mount_program = "/usr/bin/fuse-overlayfs"
+            """.write(toFile: conf, atomically: false, encoding: .utf8)
+        result = try strataRaw(["status", "--config", conf, "--root", store.root + "/r2", "--run-root", store.root + "/run2"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(conf):5: mount_program"))
+
+        try "[storage]\ngraphroot = 12\nunknown_key = \"x\"\n".write(toFile: conf, atomically: false, encoding: .utf8)
+        result = try strataRaw(["status", "--config", conf])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(conf):2: graphroot"))
+    }
+
+    private func strataRaw(_ args: [String]) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: strataBinary())
+        process.arguments = args
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                         stderr: String(decoding: e, as: UTF8.self))
+    }
+}
