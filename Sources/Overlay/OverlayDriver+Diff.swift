@@ -15,7 +15,8 @@ extension OverlayDriver {
     /// parent (the first entry of its `lower` file, or both absent) do the stream's whiteouts
     /// mean what overlay whiteouts in `diff/` mean, so only then is it extracted natively, as
     /// overlay whiteouts, into `diff/`. The extraction is all-or-nothing: a malformed or hostile
-    /// stream leaves the layer as it was.
+    /// stream leaves the layer as it was. Otherwise the stream is replayed through a mount of
+    /// the layer (see `applyThroughMount`), just as atomically.
     public func applyDiff(_ id: LayerID, parent: LayerID?, from input: FileDescriptor,
                           options: ApplyDiffOptions) throws(StorageError) -> Int64 {
         let operation = "apply diff to layer \(id)"
@@ -28,14 +29,16 @@ extension OverlayDriver {
         }
         let count = try counts.lock(id)
         defer { _ = count }
-        guard try isDirectParent(parent, of: layer) else {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "the diff was made against \(parent?.rawValue ?? "no parent"), not the layer's parent; "
-                    + "applying it through a mount is not implemented yet")
-        }
         guard !isMounted(mountPoint(of: layer), layer: layer) else {
             throw StorageError(.busy, operation, path: layer.directory.string,
                                reason: "the layer is mounted; apply diffs before mounting it")
+        }
+        guard !isAdditionalLayer(layer) else {
+            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
+                               reason: "the layer's files belong to an additional layer store")
+        }
+        guard try isDirectParent(parent, of: layer) else {
+            return try applyThroughMount(layer, from: input, options: options)
         }
         let result = try LayerApplier.apply(from: input, into: layer.diff, options: ApplyOptions(
             idMappings: options.idMappings, whiteoutFormat: .overlay,

@@ -62,20 +62,48 @@ struct DiffTests {
         #expect(try driver.listLayers() == [base, layer])
     }
 
-    @Test("a diff made against another layer than the parent is refused, not misapplied")
+    @Test("a diff made against another layer than the parent is applied through a mount, atomically")
     func nonParentApply() throws {
         let store = try TemporaryStore()
         defer { store.destroy() }
         let driver = try store.driver()
         let layers = try buildChain(driver, count: 3)
+        try Files.write("old", at: "dir/keep", in: store.home.appending("layer2/diff"))
         let tar = store.root.appending("x.tar")
-        try writeTar(tar, python: "add('x', b'x')")
+        // Made against layer0: it deletes file1 (which layer1 holds), replaces file2 (layer2's
+        // own) and dir's contents (opaque), and adds x.
+        try writeTar(tar, python: """
+            add('x', b'x')
+            add('.wh.file1')
+            add('file2', b'replaced')
+            add('dir', type=tarfile.DIRTYPE, mode=0o755)
+            add('dir/.wh..wh..opq')
+            add('dir/new', b'new')
+            """)
         let fd = try FileDescriptor.open(tar, .readOnly)
         defer { try? fd.close() }
-        #expect { try driver.applyDiff(layers[2], parent: layers[0], from: fd, options: ApplyDiffOptions()) }
-            throws: { ($0 as! StorageError).code == .unsupported }
-        #expect { try driver.applyDiff(layers[2], parent: nil, from: fd, options: ApplyDiffOptions()) }
-            throws: { ($0 as! StorageError).code == .unsupported }
+        let size = try driver.applyDiff(layers[2], parent: layers[0], from: fd, options: ApplyDiffOptions())
+        #expect(size == 12)
+        let merged = try driver.get(layers[2], options: MountOptions(readOnly: true))
+        #expect(try Files.list(in: merged) == ["dir", "file0", "file2", "x"])
+        #expect(Files.read("file2", in: merged) == "replaced")
+        #expect(try Files.list("dir", in: merged) == ["new"])
+        try driver.put(layers[2])
+        #expect(Files.read("file1", in: store.home.appending("layer1/diff")) == "1", "the parent was changed")
+        #expect(store.mounts().isEmpty)
+        #expect(try Files.list("staging", in: store.home).isEmpty)
+
+        // A hostile stream through the same path changes nothing.
+        let hostile = store.root.appending("hostile.tar")
+        try writeTar(hostile, python: "add('y', b'y')\nadd('../escape', b'x')")
+        let before = treeSnapshot(store.home)
+        let fd2 = try FileDescriptor.open(hostile, .readOnly)
+        defer { try? fd2.close() }
+        #expect(throws: StorageError.self) {
+            try driver.applyDiff(layers[2], parent: nil, from: fd2, options: ApplyDiffOptions())
+        }
+        #expect(treeSnapshot(store.home) == before)
+        #expect(store.mounts().isEmpty)
     }
 
     @Test("staged apply: a differ fills a staging directory that becomes a layer")
