@@ -1,6 +1,10 @@
 import GraphDriver
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How whiteouts (deleted paths) are written in a layer directory.
 public enum WhiteoutFormat: Sendable, Hashable {
     /// Overlayfs: a deleted name is a character device 0/0, an opaque directory carries
@@ -23,12 +27,18 @@ public struct ApplyOptions: Sendable {
     /// `user.containers.override_stat` xattr as `uid:gid:mode:type`. Device nodes and FIFOs are
     /// then written as empty regular files that the xattr describes.
     public var forceMask: FilePermissions?
-    /// How many threads write file contents while the stream is read (1: write inline).
+    /// How many threads finish small files while the stream is read (0: the reader writes
+    /// every file itself). The default is one fewer than the processors, at least one.
     public var writerThreads: Int
+
+    /// One writer per processor besides the reader's, at least one.
+    public static var defaultWriterThreads: Int {
+        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
+    }
 
     public init(
         idMappings: IDMappings = .identity, whiteoutFormat: WhiteoutFormat = .overlay,
-        ignoreChownErrors: Bool = false, forceMask: FilePermissions? = nil, writerThreads: Int = 2
+        ignoreChownErrors: Bool = false, forceMask: FilePermissions? = nil, writerThreads: Int = ApplyOptions.defaultWriterThreads
     ) {
         self.idMappings = idMappings
         self.whiteoutFormat = whiteoutFormat

@@ -33,9 +33,12 @@ final class LayerExtractor {
             throw StorageError(.invalidArgument, "apply diff", reason: "the ID mapping has no host ID for container root (0)")
         }
         rootOwner = pair
-        let writers = FileWriterPool(threads: max(0, options.writerThreads))
-        pool = options.writerThreads > 1 && writers.isRunning ? writers : nil
-        if pool == nil { try? writers.finish() }
+        if options.writerThreads > 0 {
+            let writers = FileWriterPool(threads: options.writerThreads)
+            pool = writers.isRunning ? writers : nil
+        } else {
+            pool = nil
+        }
     }
 
     deinit {

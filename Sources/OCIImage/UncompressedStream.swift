@@ -61,18 +61,20 @@ final class UncompressedStream: @unchecked Sendable {
 
     /// Waits for the decompressor and returns the uncompressed stream's digest.
     func finish() throws(StorageError) -> String {
-        // Whatever the applier left unread is still part of the stream's digest.
-        var sink = [UInt8](repeating: 0, count: 1 << 16)
-        while sink.withUnsafeMutableBytes({ read(output.rawValue, $0.baseAddress, $0.count) }) > 0 {}
         close()
         if let failure { throw failure }
         return digest ?? ""
     }
 
     /// Ends the stream (joining the thread); safe to call twice.
+    ///
+    /// Whatever the applier left unread is read and dropped first: it is still part of the
+    /// stream's digest, and a decompressor writing into a pipe nobody reads would get SIGPIPE.
     func close() {
         guard !closed else { return }
         closed = true
+        var sink = [UInt8](repeating: 0, count: 1 << 16)
+        while sink.withUnsafeMutableBytes({ read(output.rawValue, $0.baseAddress, $0.count) }) > 0 {}
         output.closeQuietly()
         pthread_join(thread, nil)
         input.closeQuietly()

@@ -230,7 +230,7 @@ struct ApplyTests {
         #expect(snap["d"]?.mtime == FileTime(seconds: 1_000_000_000))
     }
 
-    @Test("the writer pool and inline writing give the same tree", arguments: [1, 2, 4])
+    @Test("the writer pool and inline writing give the same tree", arguments: [0, 1, 2, 4])
     func writerThreads(threads: Int) throws {
         var tar = TarBuilder()
         for i in 0..<500 {

@@ -1,0 +1,156 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension LayerChanges {
+    /// The changes that turn the tree `old` into the tree `new`, found by comparing both trees
+    /// file by file (for layers whose parent is not the layer below them, or drivers without a
+    /// native diff). `nil` for `old` lists everything in `new` as `.add`.
+    ///
+    /// - A path only in `new` is `.add` (and so is everything below it); a path only in `old` is
+    ///   `.delete` (only that path: its contents go with it).
+    /// - A path in both is `.modify` when the type, permission bits (with setuid, setgid,
+    ///   sticky), owner, device number, symlink target or xattrs differ (`trusted.overlay.*` and
+    ///   `user.overlay.*` are ignored), or, for anything but a directory, the size or the mtime
+    ///   (to the nanosecond). A directory's size and mtime change with its entries, so they are
+    ///   not compared: a directory is listed only when its own metadata differs.
+    ///
+    /// - Returns: the changes sorted by path; paths are absolute (`/etc/passwd`).
+    public static func naiveChanges(old: FilePath?, new: FilePath) throws(StorageError) -> [Change] {
+        func openRoot(_ path: FilePath) throws(StorageError) -> FileDescriptor {
+            do throws(Errno) { return try FileDescriptor.openDirectory(path) } catch {
+                throw StorageError("compare layers", path: path.string, errno: error)
+            }
+        }
+        let newRoot = try openRoot(new)
+        defer { newRoot.closeQuietly() }
+        let oldRoot = try old.map { path throws(StorageError) in try openRoot(path) }
+        defer { oldRoot?.closeQuietly() }
+        var walk = TreeComparison()
+        defer { walk.release() }
+        try walk.compare(old: oldRoot, new: newRoot, path: [])
+        return walk.changes.sorted()
+    }
+}
+
+/// The parallel walk behind `LayerChanges.naiveChanges`.
+struct TreeComparison {
+    private(set) var changes: [Change] = []
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+
+    private func absolute(_ path: [UInt8]) -> String { "/" + String(decoding: path, as: UTF8.self) }
+
+    /// Frees the scratch buffer.
+    func release() { buffer.deallocate() }
+
+    mutating func compare(old: FileDescriptor?, new: FileDescriptor, path: [UInt8]) throws(StorageError) {
+        let newList = try DirectoryListing(reading: new, path: absolute(path))
+        let oldList = try old.map { fd throws(StorageError) in try DirectoryListing(reading: fd, path: absolute(path)) }
+        var i = 0, j = 0
+        let oldCount = oldList?.count ?? 0
+        while i < newList.count || j < oldCount {
+            var order: Int32
+            if i == newList.count { order = 1 } else if j == oldCount { order = -1 } else {
+                let a = Array(newList.nameBytes(i)), b = Array(oldList!.nameBytes(j))
+                order = a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
+            }
+            if order > 0 {
+                changes.append(Change(path: absolute(join(path, oldList!.nameBytes(j))), kind: .delete))
+                j += 1
+                continue
+            }
+            let childPath = join(path, newList.nameBytes(i))
+            try newList.withName(i) { name, _ throws(StorageError) in
+                try self.entry(name, old: order == 0 ? old : nil, new: new, path: childPath)
+            }
+            i += 1
+            if order == 0 { j += 1 }
+        }
+    }
+
+    private func join(_ path: [UInt8], _ name: ArraySlice<UInt8>) -> [UInt8] {
+        var result = path
+        if !result.isEmpty { result.append(UInt8(ascii: "/")) }
+        result.append(contentsOf: name)
+        return result
+    }
+
+    /// Compares `name`, present in `new` and, when `old` is given, in `old`.
+    private mutating func entry(_ name: UnsafePointer<CChar>, old: FileDescriptor?, new: FileDescriptor, path: [UInt8]) throws(StorageError) {
+        let newStatus: FileStatus
+        var oldStatus: FileStatus?
+        do throws(Errno) {
+            newStatus = try new.status(atRawName: name)
+            if let old { oldStatus = try old.status(atRawName: name) }
+        } catch {
+            throw StorageError("compare layers", path: absolute(path), errno: error)
+        }
+        if let oldStatus {
+            if try differs(name, old: old!, oldStatus, new: new, newStatus) {
+                changes.append(Change(path: absolute(path), kind: .modify))
+            }
+        } else {
+            changes.append(Change(path: absolute(path), kind: .add))
+        }
+        guard newStatus.kind == .directory else { return }
+        let newChild: FileDescriptor
+        var oldChild: FileDescriptor?
+        do throws(Errno) {
+            newChild = try new.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+            if let old, oldStatus?.kind == .directory {
+                do throws(Errno) {
+                    oldChild = try old.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                } catch {
+                    newChild.closeQuietly()
+                    throw error
+                }
+            }
+        } catch {
+            throw StorageError("compare layers", path: absolute(path), errno: error)
+        }
+        defer {
+            newChild.closeQuietly()
+            oldChild?.closeQuietly()
+        }
+        try compare(old: oldChild, new: newChild, path: path)
+    }
+
+    private func differs(_ name: UnsafePointer<CChar>, old: FileDescriptor, _ a: FileStatus, new: FileDescriptor, _ b: FileStatus) throws(StorageError) -> Bool {
+        if a.kind != b.kind || a.mode != b.mode || a.userID != b.userID || a.groupID != b.groupID { return true }
+        if (a.kind == .characterDevice || a.kind == .blockDevice) && a.specialDevice != b.specialDevice { return true }
+        if a.kind != .directory && (a.size != b.size || a.modificationTime != b.modificationTime) { return true }
+        do throws(Errno) {
+            if a.kind == .symlink {
+                let x = try old.readSymbolicLink(atRawName: name, into: buffer)
+                let first = Array(buffer[0..<x])
+                let y = try new.readSymbolicLink(atRawName: name, into: buffer)
+                if first != Array(buffer[0..<y]) { return true }
+            }
+            return try attributes(name, in: old) != attributes(name, in: new)
+        } catch {
+            throw StorageError("compare layers", path: String(cString: name), errno: error)
+        }
+    }
+
+    /// The xattrs that describe the file (overlay's own bookkeeping left out).
+    private func attributes(_ name: UnsafePointer<CChar>, in directory: FileDescriptor) throws(Errno) -> [String: [UInt8]] {
+        let length = try directory.extendedAttributeNames(atRawName: name, into: buffer)
+        if length == 0 { return [:] }
+        let list = Array(buffer[0..<length])
+        var result: [String: [UInt8]] = [:]
+        for raw in list.split(separator: 0) {
+            let attribute = String(decoding: raw, as: UTF8.self)
+            if attribute.hasPrefix("trusted.overlay.") || attribute.hasPrefix("user.overlay.") { continue }
+            let value = try (Array(raw) + [0]).withUnsafeBufferPointer { p throws(Errno) in
+                try directory.extendedAttribute(
+                    rawName: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self), atRawName: name, into: buffer)
+            }
+            if let value { result[attribute] = Array(buffer[0..<value]) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,327 @@
+import CArchive
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes one tar entry per file, reading each file through its parent directory's descriptor.
+///
+/// One session serves a whole export: the buffers, the archive entry and the hard-link table are
+/// made once. `path` holds the entry's path inside the layer (`etc/passwd`, bytes, no leading
+/// slash); the caller sets it before each `writeEntry`.
+final class ExportSession {
+    let writer: ArchiveWriter
+    let options: ExportOptions
+    /// The lower layers, for the opaque-directory rule; `nil` when there are none.
+    let lowers: LowerView?
+    /// The path of the entry being written.
+    var path: [UInt8] = []
+    /// The number of entries written.
+    var entries = 0
+
+    private let data: UnsafeMutableRawBufferPointer
+    private let names: UnsafeMutableRawBufferPointer
+    private let value: UnsafeMutableRawBufferPointer
+    /// The first path of every multiply-linked file seen so far.
+    private var hardlinks: [FileIdentity: [UInt8]] = [:]
+
+    /// `O_NOATIME` (Glibc does not export it to Swift): reading does not touch the atime.
+    private let noAccessTime: Int32 = 0o1000000
+
+    private struct FileIdentity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    init(writer: ArchiveWriter, options: ExportOptions, lowers: LowerView?) {
+        self.writer = writer
+        self.options = options
+        self.lowers = lowers
+        data = .allocate(byteCount: 1 << 20, alignment: 4096)
+        names = .allocate(byteCount: 64 * 1024, alignment: 8)
+        value = .allocate(byteCount: 64 * 1024, alignment: 8)
+        path.reserveCapacity(4096)
+    }
+
+    deinit {
+        data.deallocate()
+        names.deallocate()
+        value.deallocate()
+    }
+
+    /// The entry path as text, for error messages.
+    var pathDescription: String { "/" + String(decoding: path, as: UTF8.self) }
+
+    /// Writes the entry for `name` in `parent`, whose path inside the layer is `path`.
+    ///
+    /// Returns the opened directory when the file is a directory and `descend` is true (the
+    /// caller walks and closes it). Sockets are skipped; a file that vanished is skipped.
+    func writeEntry(
+        parent: FileDescriptor, name: UnsafePointer<CChar>, kind hint: FileKind, descend: Bool
+    ) throws(StorageError) -> FileDescriptor? {
+        var opened: FileDescriptor?
+        var status: FileStatus
+        do throws(Errno) {
+            (opened, status) = try open(parent: parent, name: name, hint: hint)
+        } catch .noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw StorageError("export layer: read", path: pathDescription, errno: error)
+        }
+        var keepOpen = false
+        defer { if !keepOpen { opened?.closeQuietly() } }
+
+        let kind = status.kind
+        if kind == .socket { return nil }
+        if kind == .characterDevice && status.specialDevice == 0 && options.whiteoutFormat == .overlay {
+            try writeWhiteout(status)
+            return nil
+        }
+
+        let entry = writer.entry
+        archive_entry_clear(entry)
+        var permissions = UInt32(status.mode & 0o7777)
+        var uid = status.userID.rawValue
+        var gid = status.groupID.rawValue
+        var opaque = false
+
+        if kind == .regular && status.linkCount > 1 {
+            let identity = FileIdentity(device: status.device, inode: status.inode)
+            if let target = hardlinks[identity] {
+                try setOwner(uid: uid, gid: gid)
+                try writeHardLink(to: target, status: status)
+                return nil
+            }
+            hardlinks[identity] = path
+        }
+
+        // Extended attributes: read through the open descriptor where there is one.
+        let listLength = try readAttributeNames(opened: opened, parent: parent, name: name)
+        var offset = 0
+        while offset < listLength {
+            let attribute = (names.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
+            offset += strlen(attribute) + 1
+            let role = ExportAttribute.classify(attribute)
+            if case .skipped = role { continue }
+            guard var length = try readAttribute(attribute, opened: opened, parent: parent, name: name) else { continue }
+            let bytes = UnsafeMutableRawBufferPointer(rebasing: value[0..<length])
+            switch role {
+            case .capability:
+                length = FileCapability.exported(bytes)
+            case .accessControlList:
+                if let failed = PosixACL.mapToContainer(bytes, options.idMappings) {
+                    throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
+                        "its ACL names \(failed.user ? "user" : "group") \(failed.id), which has no ID in the container's mapping")
+                }
+                addAccessControlList(bytes, isDefault: strcmp(attribute, "system.posix_acl_default") == 0)
+            case .overrideStat:
+                if let override = OverrideStat(parsing: UnsafeRawBufferPointer(bytes)) {
+                    uid = override.uid
+                    gid = override.gid
+                    permissions = override.permissions
+                }
+                continue
+            case .overlayOpaque:
+                opaque = kind == .directory && length == 1 && bytes[0] == UInt8(ascii: "y")
+                continue
+            case .metacopy:
+                if kind == .regular {
+                    throw StorageError(.unsupported, "export layer", path: pathDescription, reason:
+                        "overlayfs copied up only its metadata (metacopy), its data is in a lower layer; "
+                        + "export the layer's changes from the merged tree instead")
+                }
+                continue
+            case .verbatim, .skipped:
+                break
+            }
+            archive_entry_xattr_add_entry(entry, attribute, value.baseAddress, length)
+        }
+
+        try setOwner(uid: uid, gid: gid)
+        archive_entry_set_perm(entry, mode_t(permissions))
+        archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
+
+        switch kind {
+        case .directory:
+            path.append(UInt8(ascii: "/"))
+            setPathname()
+            path.removeLast()
+            archive_entry_set_filetype(entry, S_IFDIR)
+            try writer.writeHeader(path: pathDescription)
+            entries += 1
+            if opaque && options.whiteoutFormat == .overlay, try existsAsLowerDirectory() {
+                try writeOpaqueMarker(status, uid: uid, gid: gid, permissions: permissions)
+            }
+            keepOpen = descend
+            return descend ? opened : nil
+        case .regular:
+            setPathname()
+            archive_entry_set_filetype(entry, S_IFREG)
+            archive_entry_set_size(entry, status.size)
+            try writer.writeHeader(path: pathDescription)
+            entries += 1
+            try copyContent(of: opened!, size: status.size)
+        case .symlink:
+            setPathname()
+            archive_entry_set_filetype(entry, S_IFLNK)
+            let length: Int
+            do throws(Errno) {
+                length = try parent.readSymbolicLink(atRawName: name, into: UnsafeMutableRawBufferPointer(rebasing: data[0..<(data.count - 1)]))
+            } catch {
+                throw StorageError("export layer: read symlink", path: pathDescription, errno: error)
+            }
+            data[length] = 0
+            archive_entry_copy_symlink(entry, data.baseAddress!.assumingMemoryBound(to: CChar.self))
+            try writer.writeHeader(path: pathDescription)
+            entries += 1
+        case .characterDevice, .blockDevice, .fifo:
+            setPathname()
+            archive_entry_set_filetype(entry, kind == .fifo ? S_IFIFO : kind == .blockDevice ? S_IFBLK : S_IFCHR)
+            if kind != .fifo {
+                archive_entry_set_rdevmajor(entry, dev_t(status.deviceMajor))
+                archive_entry_set_rdevminor(entry, dev_t(status.deviceMinor))
+            }
+            try writer.writeHeader(path: pathDescription)
+            entries += 1
+        case .socket, .unknown:
+            break
+        }
+        return nil
+    }
+
+    // MARK: - Pieces
+
+    /// Opens regular files and directories (their content and xattrs are read through the
+    /// descriptor), and only stats everything else: a FIFO or device is never opened.
+    private func open(parent: FileDescriptor, name: UnsafePointer<CChar>, hint: FileKind) throws(Errno) -> (FileDescriptor?, FileStatus) {
+        if hint == .regular || hint == .directory {
+            let flags = hint == .regular
+                ? O_RDONLY | O_NOFOLLOW | O_NONBLOCK | noAccessTime
+                : O_RDONLY | O_NOFOLLOW | O_DIRECTORY
+            do throws(Errno) {
+                let fd = try parent.open(atRawName: name, flags: flags)
+                do throws(Errno) {
+                    return (fd, try fd.status())
+                } catch {
+                    fd.closeQuietly()
+                    throw error
+                }
+            } catch .tooManySymbolicLinkLevels {
+            } catch .notDirectory {
+            } catch .notPermitted {
+                // noAccessTime needs ownership or CAP_FOWNER: fall back below.
+            }
+        }
+        let status = try parent.status(atRawName: name)
+        switch status.kind {
+        case .regular:
+            let fd = try parent.open(atRawName: name, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            return (fd, status)
+        case .directory:
+            let fd = try parent.open(atRawName: name, flags: O_RDONLY | O_NOFOLLOW | O_DIRECTORY)
+            return (fd, status)
+        default:
+            return (nil, status)
+        }
+    }
+
+    /// The kernel allocates a buffer of the size it is given for every xattr call: asking with
+    /// 64 KiB for each of 100,000 files costs more than the calls themselves. Ask with a small
+    /// buffer first and with the whole one only when the answer does not fit.
+    private static let firstAttributeBuffer = 1024
+
+    private func readAttributeNames(opened: FileDescriptor?, parent: FileDescriptor, name: UnsafePointer<CChar>) throws(StorageError) -> Int {
+        func list(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+            if let opened { return try opened.extendedAttributeNames(into: buffer) }
+            return try parent.extendedAttributeNames(atRawName: name, into: buffer)
+        }
+        do throws(Errno) {
+            do throws(Errno) {
+                return try list(UnsafeMutableRawBufferPointer(rebasing: names[0..<Self.firstAttributeBuffer]))
+            } catch Errno(rawValue: ERANGE) {
+                return try list(names)
+            }
+        } catch {
+            throw StorageError("export layer: list xattrs", path: pathDescription, errno: error)
+        }
+    }
+
+    private func readAttribute(
+        _ attribute: UnsafePointer<CChar>, opened: FileDescriptor?, parent: FileDescriptor, name: UnsafePointer<CChar>
+    ) throws(StorageError) -> Int? {
+        func read(_ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int? {
+            if let opened { return try opened.extendedAttribute(rawName: attribute, into: buffer) }
+            return try parent.extendedAttribute(rawName: attribute, atRawName: name, into: buffer)
+        }
+        do throws(Errno) {
+            do throws(Errno) {
+                return try read(UnsafeMutableRawBufferPointer(rebasing: value[0..<Self.firstAttributeBuffer]))
+            } catch Errno(rawValue: ERANGE) {
+                return try read(value)
+            }
+        } catch {
+            throw StorageError("export layer: read xattr \(String(cString: attribute))", path: pathDescription, errno: error)
+        }
+    }
+
+    /// Adds the ACL also as libarchive ACL entries, which the PAX writer stores as
+    /// `SCHILY.acl.access`/`SCHILY.acl.default` text: GNU tar extracting with `--acls` restores
+    /// ACLs only from those records, and ignores the `system.posix_acl_*` xattrs.
+    private func addAccessControlList(_ value: UnsafeMutableRawBufferPointer, isDefault: Bool) {
+        let type = isDefault ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS
+        PosixACL.forEachEntry(UnsafeRawBufferPointer(value)) { tag, permissions, id in
+            let archiveTag: Int32
+            switch tag {
+            case 0x01: archiveTag = ARCHIVE_ENTRY_ACL_USER_OBJ
+            case 0x02: archiveTag = ARCHIVE_ENTRY_ACL_USER
+            case 0x04: archiveTag = ARCHIVE_ENTRY_ACL_GROUP_OBJ
+            case 0x08: archiveTag = ARCHIVE_ENTRY_ACL_GROUP
+            case 0x10: archiveTag = ARCHIVE_ENTRY_ACL_MASK
+            case 0x20: archiveTag = ARCHIVE_ENTRY_ACL_OTHER
+            default: return
+            }
+            let hasID = tag == 0x02 || tag == 0x08
+            archive_entry_acl_add_entry(writer.entry, type, Int32(permissions & 0o7), archiveTag, hasID ? Int32(bitPattern: id) : -1, nil)
+        }
+    }
+
+    /// Sets the entry's owner, mapped from host to container IDs.
+    func setOwner(uid: UInt32, gid: UInt32) throws(StorageError) {
+        guard let owner = options.idMappings.toContainer(uid: uid, gid: gid) else {
+            throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
+                "its owner \(uid):\(gid) has no ID in the container's mapping")
+        }
+        archive_entry_set_uid(writer.entry, la_int64_t(owner.uid))
+        archive_entry_set_gid(writer.entry, la_int64_t(owner.gid))
+    }
+
+    /// Sets the entry's pathname to `path`, byte for byte.
+    func setPathname() {
+        path.append(0)
+        path.withUnsafeBufferPointer { p in
+            archive_entry_copy_pathname(writer.entry, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self))
+        }
+        path.removeLast()
+    }
+
+    /// Copies `size` bytes of the file in 1 MiB reads. A file that shrank meanwhile is padded
+    /// with zeros by libarchive; one that grew is cut at `size`.
+    private func copyContent(of file: FileDescriptor, size: Int64) throws(StorageError) {
+        var remaining = size
+        while remaining > 0 {
+            let want = Int(min(Int64(data.count), remaining))
+            let n: Int
+            do throws(Errno) {
+                n = try file.readSome(into: UnsafeMutableRawBufferPointer(rebasing: data[0..<want]))
+            } catch {
+                throw StorageError("export layer: read", path: pathDescription, errno: error)
+            }
+            if n == 0 { break }
+            try writer.writeData(UnsafeRawBufferPointer(rebasing: data[0..<n]), path: pathDescription)
+            remaining -= Int64(n)
+        }
+    }
+}
