@@ -9,7 +9,8 @@ public enum DriverConformance {
     public static let all: [(name: String, run: @Sendable (DriverFactory) throws -> Void)] = [
         ("createEmpty", createEmpty), ("createBase", createBase), ("createSnapshot", createSnapshot),
         ("createFromTemplate", createFromTemplate), ("deepLayerRead128", { try deepLayerRead($0, depth: 128) }),
-        ("diffApply", diffApply), ("changes", changes), ("echo", echo), ("listLayers", listLayers),
+        ("diffApply", diffApply), ("changes", changes), ("echo", echo), ("diffExport", diffExport),
+        ("listLayers", listLayers),
     ]
 
     static func with(_ factory: DriverFactory, _ body: (any DiffDriver) throws -> Void) throws {
@@ -203,29 +204,77 @@ public enum DriverConformance {
         }
     }
 
-    /// Removing and recreating a directory at depths 0 to 9: its ancestors are modified, the
-    /// recreated directory and its contents are added.
+    /// Removing a path at depths 0 to 9 in one layer and recreating it in the next: the
+    /// recreating layer's changes list its ancestors as modified and the recreated entries as
+    /// added; the removing layer's list the ancestors as modified and the path as deleted.
     public static func echo(_ factory: DriverFactory) throws {
         try with(factory) { driver in
             for depth in 0..<10 {
                 let ancestors = (0..<depth).map { "/" + (0...$0).map { "d\($0)" }.joined(separator: "/") }
                 let path = (ancestors.last ?? "") + "/echo"
-                let base = id("base\(depth)"), top = id("top\(depth)")
+                let relative = String(path.dropFirst())
+                let base = id("base\(depth)"), removed = id("removed\(depth)"), recreated = id("recreated\(depth)")
                 try driver.createReadWrite(base, parent: nil, options: CreateOptions())
-                try driver.withMount(base) { root in try Files.write("old", at: String(path.dropFirst()) + "/file", in: root) }
-                try driver.createReadWrite(top, parent: base, options: CreateOptions())
-                try driver.withMount(top) { root in
-                    try Files.remove(String(path.dropFirst()), in: root)
-                    try Files.write("new", at: String(path.dropFirst()) + "/file", in: root)
+                try driver.withMount(base) { root in try Files.write("old", at: relative + "/file", in: root) }
+                try driver.createReadWrite(removed, parent: base, options: CreateOptions())
+                try driver.withMount(removed) { root in try Files.remove(relative, in: root) }
+                try driver.createReadWrite(recreated, parent: removed, options: CreateOptions())
+                try driver.withMount(recreated) { root in
+                    try require(!Files.exists(relative, in: root), "depth \(depth): the removed path shows")
+                    try Files.write("new", at: relative + "/file", in: root)
                 }
-                let expected = (ancestors.map { Change(path: $0, kind: .modify) }
-                    + [Change(path: path, kind: .add), Change(path: path + "/file", kind: .add)]).sorted()
-                let changes = try driver.changes(top, parent: base)
+                let modified = ancestors.map { Change(path: $0, kind: .modify) }
+                let removal = try driver.changes(removed, parent: base)
+                let expectedRemoval = (modified + [Change(path: path, kind: .delete)]).sorted()
+                try require(removal == expectedRemoval, "depth \(depth): removal changes \(removal), expected \(expectedRemoval)")
+                let expected = (modified + [Change(path: path, kind: .add), Change(path: path + "/file", kind: .add)]).sorted()
+                let changes = try driver.changes(recreated, parent: removed)
                 try require(changes == expected, "depth \(depth): changes \(changes), expected \(expected)")
-                try driver.withMount(top) { root in
-                    try require(Files.read(String(path.dropFirst()) + "/file", in: root) == "new", "depth \(depth): wrong file")
+                try driver.withMount(recreated) { root in
+                    try require(Files.read(relative + "/file", in: root) == "new", "depth \(depth): wrong file")
                 }
             }
+        }
+    }
+
+    /// A layer exported with `diff` and applied to a new layer on the same parent reproduces it;
+    /// the changes against a grandparent (not the parent) are computed too.
+    public static func diffExport(_ factory: DriverFactory) throws {
+        try with(factory) { driver in
+            try driver.createReadWrite(id("base"), parent: nil, options: CreateOptions())
+            try driver.withMount(id("base")) { root in
+                for path in ["a", "b", "dir/c"] { try Files.write(path, at: path, in: root) }
+            }
+            try driver.createReadWrite(id("top"), parent: id("base"), options: CreateOptions())
+            try driver.withMount(id("top")) { root in
+                try Files.write("changed", at: "a", in: root)
+                try Files.remove("b", in: root)
+                try Files.write("d", at: "dir/d", in: root)
+            }
+            let scratch = try Files.temporaryDirectory("strata-diff")
+            defer { try? FileManager.default.removeItem(atPath: scratch.string) }
+            let tar = scratch.appending("top.tar")
+            let out = try FileDescriptor.open(tar, .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+            let written = try driver.diff(id("top"), parent: id("base"), to: out, options: DiffOptions())
+            try out.close()
+            try require(written > 0, "diff wrote nothing")
+            try driver.create(id("copy"), parent: id("base"), options: CreateOptions())
+            let size = try apply(driver, id("copy"), id("base"), tar: tar)
+            let topSize = try driver.diffSize(id("top"), parent: id("base"))
+            try require(size == topSize, "applied \(size) bytes, diffSize says \(topSize)")
+            let copyChanges = try driver.changes(id("copy"), parent: id("base"))
+            let topChanges = try driver.changes(id("top"), parent: id("base"))
+            try require(copyChanges == topChanges, "the re-applied layer's changes \(copyChanges) differ from \(topChanges)")
+            try driver.withMount(id("copy"), options: MountOptions(readOnly: true)) { root in
+                let names = try Files.list(in: root)
+                try require(Files.read("a", in: root) == "changed" && !Files.exists("b", in: root)
+                            && Files.read("dir/d", in: root) == "d" && Files.read("dir/c", in: root) == "dir/c",
+                            "the re-applied layer shows \(names)")
+            }
+            // Against no parent (a full tree): everything the layer shows is an addition.
+            let full = try driver.changes(id("top"), parent: nil)
+            let expected = ["/a", "/dir", "/dir/c", "/dir/d"].map { Change(path: $0, kind: .add) }
+            try require(full == expected, "changes against no parent: \(full)")
         }
     }
 

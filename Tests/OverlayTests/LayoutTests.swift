@@ -44,6 +44,8 @@ struct LayoutTests {
         #expect(driver.status[0].value == "extfs")
         #expect(driver.status[1].value == "true")
         #expect(driver.features.supportsLowerdirAppend)
+        #expect(driver.features.nativeDiff, "native diff is off: \(driver.features.nativeDiffReason ?? "?")")
+        #expect(driver.status[2].value == "true")
         #expect(driver.features.supportsVolatile)
         #expect(driver.name == "overlay")
         // The probes are cached in the run home for the next process.
@@ -133,8 +135,10 @@ struct LayoutTests {
         let entry = try #require(Mounts.mountTable().first { $0.mountPoint == merged.string })
         #expect(entry.fileSystemType == "overlay")
         #expect(entry.superOptions.contains("redirect_dir=nofollow"))
-        let line = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n")
-            .first { $0.contains(" \(merged.string) ") }!
+        let info = try FileDescriptor.open("/proc/self/mountinfo", .readOnly)
+        let table = String(decoding: try info.readToEnd(), as: UTF8.self)
+        try info.close()
+        let line = try #require(table.split(separator: "\n").first { $0.contains(" \(merged.string) ") })
         #expect(line.contains("nodev") && line.contains("noexec"))
     }
 }
