@@ -37,6 +37,29 @@ struct AdditionalStoreTests {
         #expect(store.mounts().isEmpty)
     }
 
+    @Test("with imagestore, read-only layers are made there and container layers in the home")
+    func imageStore() throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let images = store.root.appending("images")
+        let driver = try store.driver(["skip_mount_home=true", "imagestore=\(images)"])
+        let image = try LayerID("image"), container = try LayerID("container")
+        try driver.create(image, parent: nil, options: CreateOptions())
+        try Files.write("image", at: "f", in: images.appending("overlay/image/diff"))
+        try driver.createReadWrite(container, parent: image, options: CreateOptions())
+        #expect(Files.exists("overlay/image/link", in: images))
+        #expect(Files.exists("container/lower", in: store.home))
+        #expect(try driver.listLayers() == [container, image])
+        let root = try driver.get(container, options: MountOptions())
+        #expect(Files.read("f", in: root) == "image")
+        try driver.put(container)
+        #expect(try driver.changes(container, parent: image).isEmpty)
+        try driver.remove(container)
+        try driver.remove(image)
+        #expect(try driver.listLayers().isEmpty)
+        #expect(try Files.list("overlay/l", in: images).isEmpty)
+    }
+
     @Test("additional layer stores: lookup by digest (with and without reference), createAs, lookup by ID")
     func additionalLayerStore() throws {
         let store = try TemporaryStore()
