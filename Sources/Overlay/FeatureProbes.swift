@@ -28,9 +28,11 @@ public struct OverlayFeatures: Sendable, Hashable {
     public var supportsVolatile: Bool
     /// Whether `lowerdir+` (the new mount API's one-layer-at-a-time lowers) works.
     public var supportsLowerdirAppend: Bool
+    /// Whether overlayfs stacks idmapped lower layers on this backing filesystem.
+    public var supportsIdmappedLowers: Bool
 
     /// Bumped when a probe changes, so that caches written by older code are probed again.
-    static let cacheVersion = 2
+    static let cacheVersion = 3
 
     /// The cache's text form, one `key=value` a line.
     var serialized: String {
@@ -38,7 +40,7 @@ public struct OverlayFeatures: Sendable, Hashable {
             "version=\(Self.cacheVersion)", "fs=\(backingFileSystem.rawValue)", "dtype=\(supportsDType)", "multilower=\(supportsMultipleLowers)",
             "nativediff=\(nativeDiff)", "nativediffreason=\(nativeDiffReason ?? "")",
             "metacopy=\(supportsMetacopy)", "usingmetacopy=\(usingMetacopy)", "volatile=\(supportsVolatile)",
-            "lowerdirappend=\(supportsLowerdirAppend)",
+            "lowerdirappend=\(supportsLowerdirAppend)", "idmappedlowers=\(supportsIdmappedLowers)",
         ].joined(separator: "\n") + "\n"
     }
 
@@ -53,17 +55,18 @@ public struct OverlayFeatures: Sendable, Hashable {
               let fs = values["fs"].flatMap({ UInt64($0) }), fs == type.rawValue,
               let dtype = flag("dtype"), let multi = flag("multilower"), let native = flag("nativediff"),
               let metacopy = flag("metacopy"), let using = flag("usingmetacopy"), let volatile = flag("volatile"),
-              let append = flag("lowerdirappend")
+              let append = flag("lowerdirappend"), let idmapped = flag("idmappedlowers")
         else { return nil }
         let reason = values["nativediffreason"].map(String.init)
         self.init(backingFileSystem: type, supportsDType: dtype, supportsMultipleLowers: multi, nativeDiff: native,
                   nativeDiffReason: reason?.isEmpty == false ? reason : nil, supportsMetacopy: metacopy,
-                  usingMetacopy: using, supportsVolatile: volatile, supportsLowerdirAppend: append)
+                  usingMetacopy: using, supportsVolatile: volatile, supportsLowerdirAppend: append,
+                  supportsIdmappedLowers: idmapped)
     }
 
     init(backingFileSystem: FileSystemType, supportsDType: Bool, supportsMultipleLowers: Bool, nativeDiff: Bool,
          nativeDiffReason: String?, supportsMetacopy: Bool, usingMetacopy: Bool, supportsVolatile: Bool,
-         supportsLowerdirAppend: Bool) {
+         supportsLowerdirAppend: Bool, supportsIdmappedLowers: Bool) {
         self.backingFileSystem = backingFileSystem
         self.supportsDType = supportsDType
         self.supportsMultipleLowers = supportsMultipleLowers
@@ -73,6 +76,7 @@ public struct OverlayFeatures: Sendable, Hashable {
         self.usingMetacopy = usingMetacopy
         self.supportsVolatile = supportsVolatile
         self.supportsLowerdirAppend = supportsLowerdirAppend
+        self.supportsIdmappedLowers = supportsIdmappedLowers
     }
 }
 
@@ -121,7 +125,8 @@ enum FeatureProbes {
         return OverlayFeatures(
             backingFileSystem: type, supportsDType: dtype, supportsMultipleLowers: true, nativeDiff: nativeReason == nil,
             nativeDiffReason: nativeReason, supportsMetacopy: metacopy, usingMetacopy: usingMetacopy,
-            supportsVolatile: probeVolatile(scratch), supportsLowerdirAppend: probeLowerdirAppend(scratch))
+            supportsVolatile: probeVolatile(scratch), supportsLowerdirAppend: probeLowerdirAppend(scratch),
+            supportsIdmappedLowers: probeIdmappedLowers(scratch))
     }
 
     /// `/sys/module/overlay/parameters/<name>`.

@@ -3,9 +3,10 @@ import StrataSystem
 import SystemPackage
 
 extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalLayerStoreDriver, IDMappingDriver {
-    /// Whether `get` can present these mappings without rewriting files (idmapped lowers).
+    /// Whether `get` can present these mappings without rewriting files: the kernel stacks
+    /// idmapped lower layers here and the injected shifter can make idmapped mounts.
     public func supportsShifting(uidMap: [IDMap], gidMap: [IDMap]) -> Bool {
-        shifter.supportsIdmappedMounts(IDMappings(uidMap: uidMap, gidMap: gidMap))
+        features.supportsIdmappedLowers && shifter.supportsIdmappedMounts(IDMappings(uidMap: uidMap, gidMap: gidMap))
     }
 
     /// Rewrites the owners of the layer's own files from `toHost`'s view to `toContainer`'s,

@@ -44,6 +44,8 @@ struct LayoutTests {
         #expect(driver.status[0].value == "extfs")
         #expect(driver.status[1].value == "true")
         #expect(driver.features.supportsLowerdirAppend)
+        #expect(driver.features.supportsIdmappedLowers, "this kernel (6.18) stacks idmapped lowers on ext4")
+        #expect(driver.status[4].value == "false", "shifting needs an ownership shifter; NoShifting was injected")
         #expect(driver.features.nativeDiff, "native diff is off: \(driver.features.nativeDiffReason ?? "?")")
         #expect(driver.status[2].value == "true")
         #expect(driver.features.supportsVolatile)
