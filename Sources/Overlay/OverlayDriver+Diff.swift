@@ -21,14 +21,14 @@ extension OverlayDriver {
                           options: ApplyDiffOptions) throws(StorageError) -> Int64 {
         let operation = "apply diff to layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         guard !layer.readOnly else {
             throw StorageError(.permissionDenied, operation, path: layer.directory.string,
                                reason: "the layer is in a read-only image store")
         }
         let count = try counts.lock(id)
-        defer { _ = count }
+        defer { withExtendedLifetime(count) {} }
         guard !isMounted(mountPoint(of: layer), layer: layer) else {
             throw StorageError(.busy, operation, path: layer.directory.string,
                                reason: "the layer is mounted; apply diffs before mounting it")
@@ -51,7 +51,7 @@ extension OverlayDriver {
     public func changes(_ id: LayerID, parent: LayerID?) throws(StorageError) -> [Change] {
         let operation = "list changes of layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
             return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
@@ -65,7 +65,7 @@ extension OverlayDriver {
     public func diffSize(_ id: LayerID, parent: LayerID?) throws(StorageError) -> Int64 {
         let operation = "measure diff of layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
             return try LayerChanges.diffSize(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
@@ -81,7 +81,7 @@ extension OverlayDriver {
                      options: DiffOptions) throws(StorageError) -> Int64 {
         let operation = "export layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         let exportOptions = ExportOptions(idMappings: options.idMappings, whiteoutFormat: .overlay, compression: .none)
         if try usesNativeDiff(layer, parent: parent) {

@@ -14,14 +14,14 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
     public func updateLayerIDMap(_ id: LayerID, toContainer: IDMappings, toHost: IDMappings,
                                  mountLabel: SELinuxContext?) throws(StorageError) {
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "remap layer \(id)")
         guard !layer.readOnly else {
             throw StorageError(.permissionDenied, "remap layer \(id)", path: layer.directory.string,
                                reason: "the layer is in a read-only image store")
         }
         let count = try counts.lock(id)
-        defer { _ = count }
+        defer { withExtendedLifetime(count) {} }
         try shifter.shift(layer.diff, from: toContainer, to: toHost, ignoreChownErrors: options.ignoreChownErrors)
     }
 }

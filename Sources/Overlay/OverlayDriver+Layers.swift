@@ -51,7 +51,7 @@ extension OverlayDriver {
         let store = readWrite ? home : (imageStoreRoot ?? home)
         let cwd = FileDescriptor.currentWorkingDirectory
         let lock = try storeLock(exclusive: true)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         if let existing = find(id) {
             throw StorageError(.alreadyExists, operation, path: existing.directory.string, reason: "layer \(id) already exists")
         }
@@ -180,7 +180,7 @@ extension OverlayDriver {
         let graveyard: FilePath
         do {
             let lock = try storeLock(exclusive: true)
-            defer { _ = lock }
+            defer { withExtendedLifetime(lock) {} }
             guard let layer = find(id) else { return }
             guard !layer.readOnly else {
                 throw StorageError(.permissionDenied, operation, path: layer.directory.string,

@@ -31,7 +31,7 @@ extension OverlayDriver {
     /// `lowerdir+`.
     public func get(_ id: LayerID, options: MountOptions) throws(StorageError) -> FilePath {
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "mount layer \(id)")
         let count = try counts.lock(id)
         return try mountLocked(layer, count: count, options: options)
@@ -132,7 +132,7 @@ extension OverlayDriver {
     /// Releasing a layer that is not mounted resets its count.
     public func put(_ id: LayerID) throws(StorageError) {
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "unmount layer \(id)")
         let count = try counts.lock(id)
         try unmountLocked(layer, count: count)
