@@ -110,6 +110,9 @@ extension OverlayDriver {
             if let template {
                 try TreeCopy.copyContents(of: template.diff, to: staging.appending("diff"))
             }
+            if let label = options.mountLabel, labeler.isEnabled, additionalLayer == nil {
+                try labeler.relabel(staging.appending("diff"), label: label, shared: false)
+            }
             try attempt(operation, store.appending(id.rawValue)) { () throws(Errno) in
                 try cwd.rename(staging, to: store.appending(id.rawValue), flags: .noReplace)
             }

@@ -19,6 +19,11 @@ enum ChildProcess {
         return process.terminationStatus
     }
 
+    /// What child processes on this store reported as failures.
+    static func errors(_ store: TemporaryStore) -> String {
+        Files.read("child-errors.log", in: store.root) ?? ""
+    }
+
     static func start(_ store: TemporaryStore, _ commands: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -26,7 +31,10 @@ enum ChildProcess {
         var environment = ProcessInfo.processInfo.environment
         environment[variable] = ([store.root.string] + commands).joined(separator: ";")
         process.environment = environment
+        // The child's test-runner chatter is of no interest; its own failures are appended to
+        // `<store>/child-errors.log` (see `errors(_:)`).
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try process.run()
         return process
     }
@@ -52,7 +60,13 @@ enum ChildProcess {
                 default: status = 3
                 }
             } catch {
-                FileHandle.standardError.write(Data("child: \(command): \(error)\n".utf8))
+                let log = root.appending("child-errors.log").string
+                if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+                if let handle = FileHandle(forWritingAtPath: log) {
+                    handle.seekToEndOfFile()
+                    handle.write(Data("child \(getpid()): \(command): \(error)\n".utf8))
+                    try? handle.close()
+                }
                 status = 2
             }
         }

@@ -58,7 +58,7 @@ struct ConcurrencyTests {
         try churn(driver, prefix: "parent", count: 8, base: base)
         for child in children {
             child.waitUntilExit()
-            #expect(child.terminationStatus == 0)
+            #expect(child.terminationStatus == 0, "\(ChildProcess.errors(store))")
         }
         var expected: Set<LayerID> = [base]
         for prefix in ["p0", "p1", "p2", "parent"] {
@@ -72,7 +72,7 @@ struct ConcurrencyTests {
         }
         for racer in racers {
             racer.waitUntilExit()
-            #expect(racer.terminationStatus == 0)
+            #expect(racer.terminationStatus == 0, "\(ChildProcess.errors(store))")
         }
         #expect(store.mounts().isEmpty)
         #expect(Files.read("mounts/base", in: store.runHome) == "0\n")
