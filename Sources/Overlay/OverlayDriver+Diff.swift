@@ -121,7 +121,7 @@ extension OverlayDriver {
         func mountView(_ location: LayerLocation, at point: FilePath) throws(StorageError) {
             let data = try mountData(for: location, options: MountOptions(readOnly: true))
             try attempt(operation, point) { () throws(Errno) in
-                if data.fitsInPage { try data.mountClassic(at: point) } else { try data.mountWithContext(at: point) }
+                try self.mount(data, at: point)
             }
             mounted.append(point)
         }

@@ -64,11 +64,16 @@ extension OverlayDriver {
         return merged
     }
 
-    private func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
+    /// Mounts by the cheapest means that can take the data: one `mount(2)` with absolute paths;
+    /// else `fsconfig` with one `lowerdir+` per layer; else (kernels before 6.8) `mount(2)` with
+    /// paths relative to the home, resolved on a thread whose working directory is the home.
+    func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
         if data.fitsInPage {
             try data.mountClassic(at: merged)
-        } else if features.supportsLowerdirAppend {
+        } else if features.supportsLowerdirAppend && !preferClassicMount {
             try data.mountWithContext(at: merged)
+        } else if let relative = data.relative(to: home.string), relative.fitsInPage {
+            try relative.mountRelative(in: homeDirectory, at: merged)
         } else {
             throw Errno(rawValue: E2BIG)
         }
@@ -93,10 +98,11 @@ extension OverlayDriver {
             throw StorageError(.invalidArgument, operation, path: layer.directory.string, reason:
                 "the mount would stack \(lowers.count) lower layers; overlayfs mounts at most \(Self.maximumLowerLayers)")
         }
-        if !data.fitsInPage && !features.supportsLowerdirAppend {
+        if !data.fitsInPage && !(features.supportsLowerdirAppend && !preferClassicMount)
+            && !(data.relative(to: home.string)?.fitsInPage ?? false) {
             throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "\(lowers.count) lower layers do not fit in one page of mount data and this kernel lacks "
-                    + "the new mount API's lowerdir+ (Linux 6.8 or later)")
+                "\(lowers.count) lower layers do not fit in one page of mount data, even as short links "
+                    + "relative to the home, and this kernel lacks the new mount API's lowerdir+ (Linux 6.8 or later)")
         }
         if !options.idMappings.isIdentity {
             throw StorageError(.unsupported, operation, path: layer.directory.string, reason:

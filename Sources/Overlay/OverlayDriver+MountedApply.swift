@@ -51,7 +51,7 @@ extension OverlayDriver {
         data.work = work.appending("work").string
         let merged = work.appending("merged")
         try attempt(operation, merged) { () throws(Errno) in
-            if data.fitsInPage { try data.mountClassic(at: merged) } else { try data.mountWithContext(at: merged) }
+            try self.mount(data, at: merged)
         }
         do {
             try attempt(operation, merged) { () throws(Errno) in

@@ -54,6 +54,9 @@ public final class OverlayDriver: @unchecked Sendable {
     /// Staging directories this driver made and holds locked until applied or cleaned up.
     let stagingLocks = Mutex<[FilePath: FileLock]>([:])
 
+    /// Tests set this to take the older kernels' path (no `lowerdir+`) on this one.
+    var preferClassicMount = false
+
     /// The most lower layers one overlay mount may have (the kernel's `OVL_MAX_STACK`).
     public static let maximumLowerLayers = 500
 

@@ -1,7 +1,7 @@
 import DriverConformance
 import Foundation
 import GraphDriver
-import Overlay
+@testable import Overlay
 import StrataSystem
 import SystemPackage
 import Testing
@@ -83,6 +83,31 @@ struct DeepStackTests {
             let merged = try driver.get(layer, options: MountOptions())
             #expect(try Files.list(in: merged).count == depth)
             try driver.put(layer)
+        }
+        #expect(store.mounts().isEmpty)
+    }
+}
+
+@Suite("Older kernels' mount path", needsRoot)
+struct ClassicMountTests {
+    @Test("without lowerdir+, 128 layers mount with short links relative to the home, and the process's directory stays")
+    func relativeShortLinks() throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let driver = try store.driver()
+        driver.preferClassicMount = true
+        let layers = try buildChain(driver, count: 128)
+        let before = FileManager.default.currentDirectoryPath
+        let merged = try driver.get(layers[127], options: MountOptions(readOnly: true))
+        #expect(try Files.list(in: merged).count == 128)
+        let entry = try #require(Mounts.mountTable().first { $0.mountPoint == merged.string })
+        #expect(entry.superOptions.contains("lowerdir=layer127/diff:l/"), "\(entry.superOptions.prefix(80))")
+        try driver.put(layers[127])
+        #expect(FileManager.default.currentDirectoryPath == before)
+        // Deeper than a page of relative links (about 140 layers) is refused, clearly.
+        let deep = try buildChain(driver, count: 160, prefix: "deep")
+        #expect { try driver.get(deep[159], options: MountOptions()) } throws: {
+            ($0 as! StorageError).code == .unsupported && ($0 as! StorageError).reason.contains("lowerdir+")
         }
         #expect(store.mounts().isEmpty)
     }
