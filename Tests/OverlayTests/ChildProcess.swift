@@ -61,7 +61,7 @@ enum ChildProcess {
                 }
             } catch {
                 let log = root.appending("child-errors.log").string
-                if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+                if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
                 if let handle = FileHandle(forWritingAtPath: log) {
                     handle.seekToEndOfFile()
                     handle.write(Data("child \(getpid()): \(command): \(error)\n".utf8))

@@ -125,6 +125,23 @@ struct LayoutTests {
             throws: { ($0 as! StorageError).reason.contains("overlayfs") }
     }
 
+    @Test("readWriteDiskUsage walks the layer's own files when there is no quota")
+    func diskUsage() throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let driver = try store.driver()
+        let layer = try LayerID("used")
+        try driver.createReadWrite(layer, parent: nil, options: CreateOptions())
+        try driver.withMount(layer) { root in
+            try Files.write("12345", at: "a", in: root)
+            try Files.write("123", at: "dir/b", in: root)
+            try FileManager.default.linkItem(atPath: root.appending("a").string, toPath: root.appending("hard").string)
+        }
+        let usage = try driver.readWriteDiskUsage(layer)
+        #expect(usage.bytes - 4096 == 8, "bytes \(usage.bytes)")  // dir/ counts its own size
+        #expect(usage.inodes == 4)  // the root, a (with its second name), dir, dir/b
+    }
+
     @Test("extra mount options are applied")
     func mountOptions() throws {
         let store = try TemporaryStore()
