@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
         .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
         .library(name: "MountLabel", targets: ["MountLabel"]),
+        .library(name: "IDShift", targets: ["IDShift"]),
         .library(name: "OCIImage", targets: ["OCIImage"]),
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
@@ -55,6 +56,12 @@ let package = Package(
             ]),
         .target(
             name: "ProjectQuota",
+            dependencies: [
+                "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .target(
+            name: "IDShift",
             dependencies: [
                 "GraphDriver", "StrataSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -125,6 +132,13 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/strata-bench"),
+        .executableTarget(
+            name: "IDShiftExample",
+            dependencies: [
+                "IDShift", "GraphDriver", "StrataSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/IDShiftExample"),
 
         // Tests: one target per module
         .testTarget(
@@ -177,6 +191,10 @@ let package = Package(
                 // None: SwiftPM builds the tests; the runner works under /var/tmp, not in the package.
                 // (.writeToPackageDirectory would make every run ask or need a flag.)
                 permissions: [])),
+        .testTarget(
+            name: "IDShiftTests",
+            dependencies: ["IDShift", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -68,6 +68,9 @@ extern const unsigned int STRATA_AT_RECURSIVE;
 extern const uint64_t STRATA_MOUNT_ATTR_RDONLY;
 extern const uint64_t STRATA_MOUNT_ATTR_IDMAP;
 
+// Ownership shifting: fchmodat2, the *xattrat calls, user namespaces with maps.
+#include "CLinuxOwnership.h"
+
 // MARK: - ioctl numbers and structs
 
 extern const unsigned long STRATA_FS_IOC_FSGETXATTR;

@@ -1,0 +1,133 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+/// What to do with an ID that one of the two mappings cannot hold.
+public enum UnmappedIDPolicy: Sendable, Hashable {
+    /// Refuse the shift before anything is changed, naming the file (the default).
+    case fail
+    /// Give the file the kernel's overflow ID, as a user namespace shows an unmapped owner.
+    case useOverflowID
+}
+
+/// How a shift runs.
+public struct ShiftOptions: Sendable, Hashable {
+    /// How many threads walk the tree (at least 1). Two pay even on two cores: most of the time
+    /// is spent in the kernel.
+    public var threads: Int
+    /// What to do with an ID the mappings cannot hold.
+    public var unmappedIDs: UnmappedIDPolicy
+    /// The IDs given under `.useOverflowID`.
+    public var overflowUID: UInt32
+    public var overflowGID: UInt32
+
+    public init(
+        threads: Int = 2, unmappedIDs: UnmappedIDPolicy = .fail,
+        overflowUID: UInt32 = IDMap.overflowUserID(), overflowGID: UInt32 = IDMap.overflowGroupID()
+    ) {
+        self.threads = max(1, threads)
+        self.unmappedIDs = unmappedIDs
+        self.overflowUID = overflowUID
+        self.overflowGID = overflowGID
+    }
+}
+
+/// What a shift did, counted by inode.
+public struct ShiftReport: Sendable, Hashable, CustomStringConvertible {
+    /// Names looked at (every hard link counts once per name).
+    public var entriesVisited = 0
+    /// Inodes whose owner changed.
+    public var ownersChanged = 0
+    /// Names skipped because their inode had already been seen under another name.
+    public var hardLinksSkipped = 0
+    /// Files whose setuid/setgid bits were put back after the chown cleared them.
+    public var modesRestored = 0
+    /// Files whose `security.capability` was written back (with a v3 root ID remapped).
+    public var capabilitiesRewritten = 0
+    /// ACLs (`system.posix_acl_access` or `_default`) whose named entries were remapped.
+    public var aclsRemapped = 0
+    /// `user.containers.override_stat` values updated.
+    public var overrideStatsUpdated = 0
+    /// IDs the mappings could not hold that were given the overflow ID.
+    public var idsOverflowed = 0
+    /// Mount points found inside the tree and left alone (the walk stays on one filesystem).
+    public var mountPointsSkipped = 0
+    /// Wall-clock time of the whole shift.
+    public var duration: Duration = .zero
+
+    public init() {}
+
+    public var description: String {
+        "\(entriesVisited) entries, \(ownersChanged) owners changed, \(hardLinksSkipped) hard links skipped, "
+            + "\(modesRestored) modes restored, \(capabilitiesRewritten) capabilities, \(aclsRemapped) ACLs, "
+            + "\(overrideStatsUpdated) override_stat, \(idsOverflowed) overflowed, "
+            + "\(mountPointsSkipped) mount points skipped, \(duration)"
+    }
+
+    mutating func add(_ other: ShiftReport) {
+        entriesVisited += other.entriesVisited
+        ownersChanged += other.ownersChanged
+        hardLinksSkipped += other.hardLinksSkipped
+        modesRestored += other.modesRestored
+        capabilitiesRewritten += other.capabilitiesRewritten
+        aclsRemapped += other.aclsRemapped
+        overrideStatsUpdated += other.overrideStatsUpdated
+        idsOverflowed += other.idsOverflowed
+        mountPointsSkipped += other.mountPointsSkipped
+    }
+}
+
+/// Shifts the owners of a tree from one mapping to another by walking it and changing each file
+/// in place: what a layer needs when the kernel cannot shift it at mount time.
+///
+/// Each file's new owner is the new mapping's host ID of the container ID its current owner has
+/// under the old mapping. The walk is anchored on directory descriptors, never follows a
+/// symlink, changes each inode once (hard links included), and stays on the tree's filesystem.
+/// Around each chown it keeps what chown loses or cannot know about: setuid and setgid bits,
+/// `security.capability` (with a v3 capability's root ID remapped, and a v2 capability following
+/// container root when on-disk root 0 is the container's root under the old mapping), the named
+/// user and group entries of POSIX ACLs, and the IDs in `user.containers.override_stat`. A tree
+/// shifted from the identity then reads exactly as it would through an idmapped mount.
+///
+/// A shift first plans every change, then makes them: an ID that cannot be mapped fails the
+/// shift before any file is changed. Only a system-call failure while changing (a full disk, a
+/// file removed under the walk) can leave the tree half-shifted.
+public struct ChownShifter: Sendable {
+    public var options: ShiftOptions
+
+    public init(options: ShiftOptions = ShiftOptions()) {
+        self.options = options
+    }
+
+    /// Shifts every file under `tree` (the directory itself included) from the mapping `from`
+    /// to the mapping `to`.
+    ///
+    /// `tree` must be a directory and not a symlink. Throws a `StorageError` naming the first
+    /// file whose owner, capability root ID or ACL entry the mappings cannot hold (unless
+    /// `options.unmappedIDs` is `.useOverflowID`), and leaves the tree unchanged then.
+    @discardableResult
+    public func shift(tree: FilePath, from: IDMappings, to: IDMappings) throws(StorageError) -> ShiftReport {
+        let start = ContinuousClock.now
+        if from == to { return ShiftReport() }
+        let translation = OwnerTranslation(from: from, to: to, options: options)
+        let root: FileDescriptor
+        do throws(Errno) {
+            root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
+        } catch {
+            throw StorageError("shift ownership: open the tree", path: tree.string, errno: error)
+        }
+        defer { root.closeQuietly() }
+        let planner = ShiftPlanner(root: root, tree: tree, translation: translation, threads: options.threads)
+        let (plans, planReport) = try planner.run()
+        var report = planReport
+        report.add(try ShiftApplier(root: root, tree: tree, plans: plans, threads: options.threads).run())
+        report.duration = ContinuousClock.now - start
+        return report
+    }
+
+    /// Whether the kernel can shift the files of `path`'s filesystem at mount time (an idmapped
+    /// mount), so that no walk is needed at all.
+    public func supportsShiftingAtMount(at path: FilePath) -> Bool {
+        IdmappedMount.supportsIdmappedMounts(at: path)
+    }
+}

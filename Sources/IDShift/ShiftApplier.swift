@@ -1,0 +1,129 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The second pass: makes the planned changes, directory by directory, on a few threads.
+final class ShiftApplier: @unchecked Sendable {
+    private let root: FileDescriptor
+    private let tree: FilePath
+    private let plans: [DirectoryPlan]
+    private let threads: Int
+
+    private let lock = Lock()
+    // Guarded by `lock`.
+    private var next = 0
+    private var failure: StorageError?
+
+    init(root: FileDescriptor, tree: FilePath, plans: [DirectoryPlan], threads: Int) {
+        self.root = root
+        self.tree = tree
+        self.plans = plans
+        self.threads = threads
+    }
+
+    func run() throws(StorageError) -> ShiftReport {
+        if plans.isEmpty { return ShiftReport() }
+        runOnThreads(min(threads, plans.count)) { _ in self.work() }
+        if let failure { throw failure }
+        return ShiftReport()
+    }
+
+    private func work() {
+        while true {
+            let index: Int? = lock.withLock {
+                guard failure == nil, next < plans.count else { return nil }
+                next += 1
+                return next - 1
+            }
+            guard let index else { return }
+            do throws(StorageError) {
+                try apply(plans[index])
+            } catch {
+                lock.withLock { if failure == nil { failure = error } }
+                return
+            }
+        }
+    }
+
+    private func fullPath(_ directory: FilePath, _ name: FilePath) -> String {
+        tree.pushing(directory).pushing(name).lexicallyNormalized().string
+    }
+
+    /// Opens a directory of the tree by its path below the root, refusing symlinks, `..` and
+    /// other filesystems; a path longer than the kernel takes in one call is opened a component
+    /// at a time, each relative to the last.
+    private func openBeneathRoot(_ path: FilePath) throws(Errno) -> FileDescriptor {
+        let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+        if path.length < Int(PATH_MAX) - 1 {
+            return try root.open(at: path, flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
+        }
+        // Split the bytes on "/" rather than through `FilePath.components`, which is far slower.
+        let components: [FilePath] = path.withPlatformString { start in
+            var result: [FilePath] = []
+            var bytes = Array(UnsafeBufferPointer(start: start, count: strlen(start) + 1))
+            bytes.withUnsafeMutableBufferPointer { buffer in
+                var componentStart = 0
+                for index in buffer.indices where buffer[index] == 0x2F || buffer[index] == 0 {
+                    let isEnd = buffer[index] == 0
+                    buffer[index] = 0
+                    if index > componentStart {
+                        result.append(FilePath(platformString: buffer.baseAddress! + componentStart))
+                    }
+                    componentStart = index + 1
+                    if isEnd { break }
+                }
+            }
+            return result
+        }
+        var current = try root.open(at: ".", flags: flags)
+        for component in components {
+            let next: FileDescriptor
+            do throws(Errno) {
+                next = try current.open(at: component, flags: flags, resolve: [.beneath, .noSymlinks, .noCrossDevice])
+            } catch {
+                current.closeQuietly()
+                throw error
+            }
+            current.closeQuietly()
+            current = next
+        }
+        return current
+    }
+
+    private func apply(_ plan: DirectoryPlan) throws(StorageError) {
+        let directory: FileDescriptor
+        if plan.path.isEmpty {
+            directory = root
+        } else {
+            do throws(Errno) {
+                directory = try openBeneathRoot(plan.path)
+            } catch {
+                throw StorageError("shift ownership: open directory", path: fullPath(plan.path, "."), errno: error)
+            }
+        }
+        defer { if !plan.path.isEmpty { directory.closeQuietly() } }
+        for change in plan.entries {
+            let path = change.name
+            var step = "chown"
+            do throws(Errno) {
+                if let owner = change.owner {
+                    try directory.changeOwner(at: path, user: UserID(rawValue: owner.uid), group: GroupID(rawValue: owner.gid))
+                }
+                for attribute in change.attributes {
+                    step = "write \(attribute.name)"
+                    try directory.setExtendedAttributeNoFollow(attribute.name, attribute.value, at: path)
+                }
+                if let mode = change.mode {
+                    step = "restore mode"
+                    try directory.changeModeNoFollow(at: path, permissions: mode)
+                }
+            } catch {
+                throw StorageError("shift ownership: \(step)", path: fullPath(plan.path, change.name), errno: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The first pass: walks the tree on a few threads, reads each inode once and works out what
+/// must change, without changing anything.
+final class ShiftPlanner: @unchecked Sendable {
+    /// A directory descriptor shared by the children still waiting to be opened from it.
+    final class Directory: @unchecked Sendable {
+        let descriptor: FileDescriptor
+        init(_ descriptor: FileDescriptor) { self.descriptor = descriptor }
+        deinit { descriptor.closeQuietly() }
+    }
+
+    /// Work for a thread. A directory is opened from its parent's descriptor only when its turn
+    /// comes, so that open descriptors stay few however wide the tree is; a large directory's
+    /// names are split into slices so that both threads share it.
+    enum Work {
+        case unopened(parent: Directory, name: FilePath, path: FilePath)
+        case names(Directory, path: FilePath, ArraySlice<RawDirectoryEntry>)
+    }
+
+    struct Identity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    /// Names a thread plans in one go when a directory is large.
+    static let sliceSize = 512
+
+    private let root: FileDescriptor
+    private let tree: FilePath
+    private let translation: OwnerTranslation
+    private let threads: Int
+    private let rootDevice: UInt64
+
+    private let lock = Lock()
+    // Guarded by `lock`.
+    private var stack: [Work] = []
+    private var busy = 0
+    private var failure: StorageError?
+    private var plans: [DirectoryPlan] = []
+    private var report = ShiftReport()
+    private var linked = Set<Identity>()
+
+    init(root: FileDescriptor, tree: FilePath, translation: OwnerTranslation, threads: Int) {
+        self.root = root
+        self.tree = tree
+        self.translation = translation
+        self.threads = threads
+        rootDevice = (try? root.status().device) ?? 0
+    }
+
+    /// Plans the whole tree; throws the first failure.
+    func run() throws(StorageError) -> ([DirectoryPlan], ShiftReport) {
+        // The root's own entry `.` first, then its names on the threads.
+        var rootPlan = DirectoryPlan(path: FilePath())
+        var rootWork: [Work] = []
+        let copy = dup(root.rawValue)
+        guard copy >= 0 else {
+            throw StorageError("shift ownership: duplicate the tree's descriptor", path: tree.string,
+                               errno: Errno(rawValue: errno))
+        }
+        let rootDirectory = Directory(FileDescriptor(rawValue: copy))
+        try planEntry(".", in: rootDirectory, entryPath: FilePath(), plan: &rootPlan, report: &report, work: &rootWork,
+                      isRoot: true)
+        if !rootPlan.entries.isEmpty { plans.append(rootPlan) }
+        try list(rootDirectory, path: FilePath(), into: &stack)
+
+        runOnThreads(threads) { _ in self.work() }
+        if let failure { throw failure }
+        return (plans, report)
+    }
+
+    private func work() {
+        var localPlans: [DirectoryPlan] = []
+        var localReport = ShiftReport()
+        lock.lock()
+        while true {
+            while stack.isEmpty && busy > 0 && failure == nil { lock.wait() }
+            if failure != nil || (stack.isEmpty && busy == 0) { break }
+            let next = stack.removeLast()
+            busy += 1
+            lock.unlock()
+
+            var more: [Work] = []
+            var error: StorageError?
+            do throws(StorageError) {
+                switch next {
+                case .unopened(let parent, let name, let path):
+                    if let directory = try open(parent, name, path) {
+                        try list(directory, path: path, into: &more)
+                    }
+                case .names(let directory, let path, let names):
+                    var plan = DirectoryPlan(path: path)
+                    for entry in names {
+                        let entryPath = path.pushing(entry.name)
+                        try planEntry(entry.name, in: directory, entryPath: entryPath, plan: &plan,
+                                      report: &localReport, work: &more, isRoot: false)
+                    }
+                    if !plan.entries.isEmpty { localPlans.append(plan) }
+                }
+            } catch let e {
+                error = e
+            }
+
+            lock.lock()
+            busy -= 1
+            if let error, failure == nil { failure = error }
+            stack.append(contentsOf: more.reversed())
+            lock.broadcast()
+        }
+        plans.append(contentsOf: localPlans)
+        report.add(localReport)
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    private func fullPath(_ relative: FilePath) -> String {
+        tree.pushing(relative).string
+    }
+
+    private func open(_ parent: Directory, _ name: FilePath, _ path: FilePath) throws(StorageError) -> Directory? {
+        do throws(Errno) {
+            return Directory(try parent.descriptor.openDirectory(at: name))
+        } catch .noSuchFileOrDirectory {
+            return nil  // removed under the walk: nothing left to shift
+        } catch {
+            throw StorageError("shift ownership: open directory", path: fullPath(path), errno: error)
+        }
+    }
+
+    /// Reads a directory's names and queues them in slices.
+    private func list(_ directory: Directory, path: FilePath, into work: inout [Work]) throws(StorageError) {
+        let entries: [RawDirectoryEntry]
+        do throws(Errno) {
+            entries = try directory.descriptor.rawDirectoryEntries()
+        } catch {
+            throw StorageError("shift ownership: read directory", path: fullPath(path), errno: error)
+        }
+        var start = 0
+        while start < entries.count {
+            let end = min(start + Self.sliceSize, entries.count)
+            work.append(.names(directory, path: path, entries[start..<end]))
+            start = end
+        }
+    }
+
+    /// Plans one name: reads its status and, when it has any, its extended attributes.
+    private func planEntry(
+        _ path: FilePath, in directory: Directory, entryPath: FilePath,
+        plan: inout DirectoryPlan, report: inout ShiftReport, work: inout [Work], isRoot: Bool
+    ) throws(StorageError) {
+        let fd = directory.descriptor
+        let status: FileStatus
+        do throws(Errno) {
+            status = try fd.status(at: path)
+        } catch .noSuchFileOrDirectory {
+            return
+        } catch {
+            throw StorageError("shift ownership: stat", path: fullPath(entryPath), errno: error)
+        }
+        report.entriesVisited += 1
+        let kind = status.kind
+        // The walk stays on the tree's own mount: another filesystem, or a bind mount of this
+        // one, is left alone, its root included.
+        if status.device != rootDevice || (kind == .directory && !isRoot && (try? fd.isMountRoot(at: path)) == true) {
+            report.mountPointsSkipped += 1
+            return
+        }
+        if kind != .directory && status.linkCount > 1 {
+            let first = lock.withLock { linked.insert(Identity(device: status.device, inode: status.inode)).inserted }
+            if !first {
+                report.hardLinksSkipped += 1
+                return
+            }
+        }
+        if kind == .directory && !isRoot {
+            work.append(.unopened(parent: directory, name: path, path: entryPath))
+        }
+
+        var change = EntryChange(name: path)
+        let uid = try translated(status.userID.rawValue, group: false, what: "owner", entryPath, &report)
+        let gid = try translated(status.groupID.rawValue, group: true, what: "group", entryPath, &report)
+        let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
+        if ownerChanges {
+            change.owner = (uid, gid)
+            report.ownersChanged += 1
+            if kind != .directory && kind != .symlink && status.mode & 0o6000 != 0 {
+                change.mode = status.permissions
+                report.modesRestored += 1
+            }
+        }
+
+        // A symlink cannot carry a capability, an ACL or a user.* attribute: no need to look.
+        let names: [String]
+        do throws(Errno) {
+            names = kind == .symlink ? [] : try fd.extendedAttributeNamesNoFollow(at: path)
+        } catch {
+            throw StorageError("shift ownership: list extended attributes", path: fullPath(entryPath), errno: error)
+        }
+        for attribute in names {
+            switch attribute {
+            case ShiftedAttribute.capability:
+                guard let value = try read(attribute, fd, path, entryPath) else { continue }
+                var rewritten = value
+                if let rootID = FileCapability.rootID(value) {
+                    let mapped = try translated(rootID, group: false, what: "capability root", entryPath, &report)
+                    rewritten = FileCapability.mappingRootID(value) { _ in mapped } ?? value
+                } else if translation.sourceHoldsRoot, value.count == 20 {
+                    // A v2 capability belongs to on-disk root 0, as the kernel reads it (an
+                    // idmapped mount shows it as v3 with the mapped root). When 0 is the
+                    // container's root under the old mapping, it follows the root to the new one;
+                    // a root ID of 0 is stored by the kernel as v2 again. Otherwise it is the
+                    // host root's and is kept as it is.
+                    let mapped = try translated(0, group: false, what: "capability root", entryPath, &report)
+                    if mapped != 0 { rewritten = FileCapability.asRevision3(value, rootID: mapped) ?? value }
+                }
+                // chown drops the capability; write it back even when it is the same.
+                if ownerChanges || rewritten != value {
+                    change.attributes.append((attribute, rewritten))
+                    report.capabilitiesRewritten += 1
+                }
+            case ShiftedAttribute.aclAccess, ShiftedAttribute.aclDefault:
+                guard let value = try read(attribute, fd, path, entryPath),
+                      var acl = PosixACL(decoding: value)
+                else { continue }
+                for index in acl.entries.indices {
+                    switch acl.entries[index].tag {
+                    case .user:
+                        acl.entries[index].id = try translated(
+                            acl.entries[index].id, group: false, what: "ACL user", entryPath, &report)
+                    case .group:
+                        acl.entries[index].id = try translated(
+                            acl.entries[index].id, group: true, what: "ACL group", entryPath, &report)
+                    default: break
+                    }
+                }
+                let encoded = acl.encoded()
+                if encoded != value {
+                    change.attributes.append((attribute, encoded))
+                    report.aclsRemapped += 1
+                }
+            case ShiftedAttribute.overrideStat:
+                guard let value = try read(attribute, fd, path, entryPath),
+                      var stat = OverrideStat(value)
+                else { continue }
+                stat.uid = try translated(stat.uid, group: false, what: "override_stat user", entryPath, &report)
+                stat.gid = try translated(stat.gid, group: true, what: "override_stat group", entryPath, &report)
+                let encoded = stat.bytes
+                if encoded != value {
+                    change.attributes.append((attribute, encoded))
+                    report.overrideStatsUpdated += 1
+                }
+            default:
+                continue
+            }
+        }
+        if change.owner != nil || !change.attributes.isEmpty || change.mode != nil {
+            plan.entries.append(change)
+        }
+    }
+
+    private func read(_ attribute: String, _ fd: FileDescriptor, _ path: FilePath, _ entryPath: FilePath)
+        throws(StorageError) -> [UInt8]?
+    {
+        do throws(Errno) {
+            return try fd.extendedAttributeNoFollow(attribute, at: path)
+        } catch {
+            throw StorageError("shift ownership: read \(attribute)", path: fullPath(entryPath), errno: error)
+        }
+    }
+
+    /// An ID through the translation, or the overflow ID, or the error that names the file.
+    private func translated(
+        _ id: UInt32, group: Bool, what: String, _ entryPath: FilePath, _ report: inout ShiftReport
+    ) throws(StorageError) -> UInt32 {
+        switch translation.translate(id, group: group) {
+        case .success(let mapped):
+            return mapped
+        case .failure(let failure):
+            if let overflow = translation.overflow(group: group) {
+                report.idsOverflowed += 1
+                return overflow
+            }
+            throw StorageError(.invalidArgument, "shift ownership", path: fullPath(entryPath),
+                               reason: translation.explain(failure, what: what))
+        }
+    }
+}
