@@ -46,6 +46,7 @@ extension OverlayDriver {
             return merged
         }
         let data = try mountData(for: layer, options: options)
+        defer { data.heldDescriptors.forEach { $0.closeQuietly() } }
         if layer.readOnly {
             try attempt("make mount point", merged) { () throws(Errno) in try makeDirectories(merged) }
         }
@@ -68,7 +69,9 @@ extension OverlayDriver {
     /// else `fsconfig` with one `lowerdir+` per layer; else (kernels before 6.8) `mount(2)` with
     /// paths relative to the home, resolved on a thread whose working directory is the home.
     func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
-        if data.fitsInPage {
+        if data.needsContext {
+            try data.mountWithContext(at: merged)
+        } else if data.fitsInPage {
             try data.mountClassic(at: merged)
         } else if features.supportsLowerdirAppend && !preferClassicMount {
             try data.mountWithContext(at: merged)
@@ -105,9 +108,7 @@ extension OverlayDriver {
                     + "relative to the home, and this kernel lacks the new mount API's lowerdir+ (Linux 6.8 or later)")
         }
         if !options.idMappings.isIdentity {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "mounting with ID mappings needs idmapped lower layers, which this driver cannot make yet "
-                    + "(shifter idmapped mounts: \(shifter.supportsIdmappedMounts(options.idMappings)))")
+            try idmapLowers(&data, mappings: options.idMappings, operation: operation)
         }
         for option in self.options.mountOptions { data.add(option) }
         if options.volatile && !readOnly {
@@ -122,6 +123,33 @@ extension OverlayDriver {
         for option in options.extra { data.add(option) }
         if readOnly { data.readOnly = true }
         return data
+    }
+
+    /// Replaces every lower directory with an idmapped clone made by the shifter, so that the
+    /// mount shows the layers' files owned through `mappings` (the upper directory cannot be
+    /// idmapped; files written through the mount are owned as written).
+    private func idmapLowers(_ data: inout OverlayMountData, mappings: IDMappings, operation: String) throws(StorageError) {
+        guard supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap) else {
+            throw StorageError(.unsupported, operation, reason: features.supportsIdmappedLowers
+                ? "mounting with ID mappings needs idmapped mounts from the ownership shifter, which this driver was not given"
+                : "this kernel's overlayfs does not stack idmapped lower layers on \(features.backingFileSystem)")
+        }
+        guard features.supportsLowerdirAppend else {
+            throw StorageError(.unsupported, operation, reason: "idmapped lower layers need the new mount API's lowerdir+")
+        }
+        var held: [FileDescriptor] = []
+        do {
+            for index in data.lowers.indices {
+                let clone = try shifter.idmappedMount(of: FilePath(data.lowers[index]), mappings: mappings)
+                held.append(clone)
+                data.lowers[index] = "/proc/self/fd/\(clone.rawValue)"
+            }
+        } catch {
+            held.forEach { $0.closeQuietly() }
+            throw error
+        }
+        data.heldDescriptors = held
+        data.needsContext = true
     }
 
     /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse

@@ -20,6 +20,11 @@ struct OverlayMountData: Sendable, Hashable {
     var noAccessTime = false
     var noDirectoryAccessTime = false
     var strictAccessTime = false
+    /// Detached idmapped mounts standing for lower layers (named `/proc/self/fd/<n>` in
+    /// `lowers`); closed once the overlay is mounted.
+    var heldDescriptors: [FileDescriptor] = []
+    /// Whether only `fsconfig` can take the lowers (idmapped layers).
+    var needsContext = false
 
     init(lowers: [String], upper: String?, work: String?, readOnly: Bool) {
         self.lowers = lowers
