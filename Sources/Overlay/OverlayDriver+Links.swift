@@ -31,6 +31,7 @@ extension OverlayDriver {
 
     /// Finds a layer in the searched stores.
     func find(_ id: LayerID) -> LayerLocation? {
+        guard !Self.reservedNames.contains(id.rawValue) else { return nil }
         if let st = try? homeDirectory.status(at: FilePath(id.rawValue)), st.kind == .directory {
             return LayerLocation(id: id, store: home, readOnly: false)
         }

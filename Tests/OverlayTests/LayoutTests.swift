@@ -119,6 +119,8 @@ struct LayoutTests {
             throws: { ($0 as! StorageError).code == .unsupported }
         #expect(store.mounts().isEmpty)
         #expect { try driver.create(LayerID("l"), parent: nil, options: CreateOptions()) } throws: { _ in true }
+        let reserved = [try LayerID("l"), try LayerID("staging")]
+        #expect(reserved.allSatisfy { !driver.exists($0) })
         let overlayHome = try driver.get(layer, options: MountOptions())
         defer { try? driver.put(layer) }
         #expect { try OverlayDriver(home: overlayHome.appending("nested"), runHome: store.root.appending("run2")) }
