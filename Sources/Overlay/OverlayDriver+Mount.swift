@@ -55,13 +55,22 @@ extension OverlayDriver {
             try mount(data, at: merged)
         } catch .noSuchFileOrDirectory where !layer.readOnly {
             // A short link may be gone (a crash, a careless cleanup): rebuild them and retry once.
+            // (Or the mount point itself went missing.)
             logger.notice("repairing short links", metadata: ["layer": "\(layer.id)"])
             try repairLinks(in: layer.store)
-            try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in try mount(data, at: merged) }
+            try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in
+                try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: merged)
+                try mount(data, at: merged)
+            }
         } catch {
             throw StorageError("mount layer \(layer.id)", path: merged.string, errno: error)
         }
-        try count.set(1)
+        do {
+            try count.set(1)
+        } catch {
+            try? Mounts.unmount(merged, flags: .detach)  // an uncounted mount would leak
+            throw error
+        }
         return merged
     }
 

@@ -86,6 +86,13 @@ extension OverlayDriver {
             let diff = try FileDescriptor.openDirectory(layer.diff)
             defer { diff.closeQuietly() }
             guard try diff.directoryEntries().isEmpty else { throw Errno.directoryNotEmpty }
+            // The staged directory takes the layer's place: give it the layer's quota project
+            // (files the differ already wrote keep theirs: quota accounting starts from here).
+            let staged = try FileDescriptor.openDirectory(output.target)
+            defer { staged.closeQuietly() }
+            if let attributes = try? diff.inodeAttributes(), attributes.projectID != 0 {
+                try staged.setInodeAttributes(attributes)
+            }
             try cwd.rename(output.target, to: layer.diff, flags: .exchange)
         }
         // The staging directory now holds the layer's old, empty diff.
