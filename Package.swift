@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "OCIImage", "StrataSystem",
+                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -173,6 +173,11 @@ let package = Package(
             dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
 
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem",
+                           .product(name: "SystemPackage", package: "swift-system")]),
+
         // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
         // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
         .target(
@@ -191,6 +196,14 @@ let package = Package(
                 // None: SwiftPM builds the tests; the runner works under /var/tmp, not in the package.
                 // (.writeToPackageDirectory would make every run ask or need a flag.)
                 permissions: [])),
+        .plugin(
+            name: "HostCheck",
+            capability: .command(
+                intent: .custom(
+                    verb: "check-host",
+                    description: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux"),
+                permissions: []),
+            dependencies: ["strata"]),
         .testTarget(
             name: "IDShiftTests",
             dependencies: ["IDShift", "GraphDriver", "StrataSystem",

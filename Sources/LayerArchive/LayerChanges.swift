@@ -37,15 +37,16 @@ public enum LayerChanges {
         return walk.result()
     }
 
-    /// The size of what an overlay layer adds and modifies: the sizes of its regular files that
-    /// are `.add` or `.modify` in `overlayChanges(layer:lowers:)`, a file with several links
-    /// counted once (containers/storage's `ChangesSize`).
+    /// The size of what an overlay layer adds and modifies: the sizes of its files (all but
+    /// directories; a symlink's is the length of its target) that are `.add` or `.modify` in
+    /// `overlayChanges(layer:lowers:)`, a file with several links counted once
+    /// (containers/storage's `ChangesSize`).
     public static func diffSize(layer: FilePath, lowers: [FilePath]) throws(StorageError) -> Int64 {
         try size(of: overlayChanges(layer: layer, lowers: lowers), in: layer)
     }
 
-    /// The size of the regular files among `changes` (`.add`/`.modify`) as found in `root`, a
-    /// file with several links counted once. Paths that vanished are not counted.
+    /// The size of the files but directories among `changes` (`.add`/`.modify`) as found in
+    /// `root`, a file with several links counted once. Paths that vanished are not counted.
     public static func size(of changes: [Change], in root: FilePath) throws(StorageError) -> Int64 {
         let rootFD: FileDescriptor
         do throws(Errno) { rootFD = try FileDescriptor.openDirectory(root) } catch {
@@ -65,16 +66,36 @@ public enum LayerChanges {
             } catch .noSuchFileOrDirectory {
                 continue
             } catch .tooManySymbolicLinkLevels {
-                continue  // a symlink: not a regular file
+                // The last component is a symlink (RESOLVE_NO_SYMLINKS refuses it): counted at
+                // its lstat size, the length of its target, as containers/storage counts it.
+                guard let link = symlinkStatus(relative, in: rootFD) else { continue }
+                status = link
             } catch {
                 throw StorageError("compute diff size", path: change.path, errno: error)
             }
-            guard status.kind == .regular else { continue }
+            // Every file but a directory counts (symlinks by their target's length, devices
+            // and FIFOs as 0), as in containers/storage's ChangesSize.
+            guard status.kind != .directory else { continue }
             if status.linkCount > 1, !seen.insert([status.device, status.inode]).inserted { continue }
             total += status.size
         }
         return total
     }
+}
+
+/// The status of the symlink at `relative` below `root`, its parent resolved without symlinks;
+/// nil when it cannot be reached that way.
+private func symlinkStatus(_ relative: Substring, in root: FileDescriptor) -> FileStatus? {
+    let path = FilePath(String(relative))
+    guard let name = path.lastComponent else { return nil }
+    let parentPath = path.removingLastComponent()
+    guard let parent = parentPath.isEmpty ? nil : try? root.open(
+        at: parentPath, flags: pathOnly | O_DIRECTORY | O_NOFOLLOW, resolve: [.beneath, .noSymlinks])
+    else {
+        return parentPath.isEmpty ? try? root.status(at: FilePath(root: nil, [name])) : nil
+    }
+    defer { parent.closeQuietly() }
+    return try? parent.status(at: FilePath(root: nil, [name]))
 }
 
 /// `O_PATH` (Glibc does not export it to Swift): a descriptor only for fstat and *at calls.

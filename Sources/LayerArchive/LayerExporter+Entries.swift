@@ -74,7 +74,7 @@ final class ExportSession {
         var keepOpen = false
         defer { if !keepOpen { opened?.closeQuietly() } }
 
-        let kind = status.kind
+        var kind = status.kind
         if kind == .socket { return nil }
         if kind == .characterDevice && status.specialDevice == 0 && options.whiteoutFormat == .overlay {
             try writeWhiteout(status)
@@ -84,6 +84,7 @@ final class ExportSession {
         let entry = writer.entry
         archive_entry_clear(entry)
         var permissions = UInt32(status.mode & 0o7777)
+        var deviceMajor = status.deviceMajor, deviceMinor = status.deviceMinor
         var uid = status.userID.rawValue
         var gid = status.groupID.rawValue
         var opaque = false
@@ -122,6 +123,14 @@ final class ExportSession {
                     uid = override.uid
                     gid = override.gid
                     permissions = override.permissions
+                    // Under force_mask a device node or FIFO is stored as an empty regular file
+                    // that override_stat describes: export what it stands for.
+                    if kind == .regular && status.size == 0
+                        && [.characterDevice, .blockDevice, .fifo].contains(override.kind) {
+                        kind = override.kind
+                        deviceMajor = override.deviceMajor
+                        deviceMinor = override.deviceMinor
+                    }
                 }
                 continue
             case .overlayOpaque:
@@ -181,8 +190,8 @@ final class ExportSession {
             setPathname()
             archive_entry_set_filetype(entry, kind == .fifo ? S_IFIFO : kind == .blockDevice ? S_IFBLK : S_IFCHR)
             if kind != .fifo {
-                archive_entry_set_rdevmajor(entry, dev_t(status.deviceMajor))
-                archive_entry_set_rdevminor(entry, dev_t(status.deviceMinor))
+                archive_entry_set_rdevmajor(entry, dev_t(deviceMajor))
+                archive_entry_set_rdevminor(entry, dev_t(deviceMinor))
             }
             try writer.writeHeader(path: pathDescription)
             entries += 1

@@ -55,15 +55,23 @@ extension FileDescriptor {
     }
 
     /// Removes everything below this directory (not the directory itself), never following a
-    /// symlink and never crossing into a mount point's contents by path.
+    /// symlink and never crossing into a mount point's contents: a mount point below it (a bind
+    /// mount of the same filesystem included) stops the removal with `EXDEV`, and nothing on the
+    /// mounted filesystem is touched.
     public func removeContents() throws(Errno) {
-        for entry in try directoryEntries() {
-            try removeTree(at: FilePath(entry.name), kind: entry.kind)
+        // Raw names: a name that is not UTF-8 must reach the file it names.
+        for entry in try rawDirectoryEntries() {
+            try removeTree(at: entry.name, kind: entry.kind, mayCrossMount: false)
         }
     }
 
-    /// Removes `path` and, when it is a directory, everything below it.
+    /// Removes `path` and, when it is a directory, everything below it. `path` itself may lie
+    /// across mount points; below it, as for `removeContents()`, none is crossed.
     public func removeTree(at path: FilePath, kind: FileKind = .unknown) throws(Errno) {
+        try removeTree(at: path, kind: kind, mayCrossMount: true)
+    }
+
+    private func removeTree(at path: FilePath, kind: FileKind, mayCrossMount: Bool) throws(Errno) {
         var kind = kind
         if kind == .unknown {
             do throws(Errno) { kind = try status(at: path).kind } catch .noSuchFileOrDirectory { return }
@@ -73,7 +81,11 @@ extension FileDescriptor {
             return
         }
         let child: FileDescriptor
-        do throws(Errno) { child = try openDirectory(at: path) } catch .noSuchFileOrDirectory { return }
+        do throws(Errno) {
+            child = mayCrossMount
+                ? try openDirectory(at: path)
+                : try open(at: path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW, resolve: .noCrossDevice)
+        } catch .noSuchFileOrDirectory { return }
         defer { child.closeQuietly() }
         try child.removeContents()
         do throws(Errno) { try remove(at: path, directory: true) } catch .noSuchFileOrDirectory {}

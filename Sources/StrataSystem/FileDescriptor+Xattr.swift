@@ -10,7 +10,9 @@ import Glibc
 /// directory descriptor without following a symlink in its last component.
 ///
 /// A path-based call goes through `/proc/self/fd/<dir>/<name>` so that it stays anchored on the
-/// directory descriptor: no component above the directory is looked up again.
+/// directory descriptor: no component above the directory is looked up again. An empty path names
+/// the descriptor's own file: that call follows the `/proc/self/fd/<dir>` magic link (an `l*xattr`
+/// call would act on the link itself), which also works for an `O_PATH` descriptor.
 extension FileDescriptor {
     /// The `/proc/self/fd` path of `name` inside this directory.
     @usableFromInline
@@ -30,7 +32,10 @@ extension FileDescriptor {
     /// The corresponding C function is `lgetxattr`.
     public func extendedAttribute(_ name: String, at path: FilePath) throws(Errno) -> [UInt8]? {
         let full = anchoredPath(path)
-        return try readAttribute { buffer, size in lgetxattr(full, name, buffer, size) }
+        let follow = path.isEmpty
+        return try readAttribute { buffer, size in
+            follow ? getxattr(full, name, buffer, size) : lgetxattr(full, name, buffer, size)
+        }
     }
 
     /// Sets an extended attribute of the open file.
@@ -47,8 +52,12 @@ extension FileDescriptor {
     /// The corresponding C function is `lsetxattr`.
     public func setExtendedAttribute(_ name: String, _ value: [UInt8], at path: FilePath) throws(Errno) {
         let full = anchoredPath(path)
+        let follow = path.isEmpty
         _ = try value.withUnsafeBytes { b in
-            valueOrErrno { lsetxattr(full, name, b.baseAddress, b.count, 0) }
+            valueOrErrno {
+                follow ? setxattr(full, name, b.baseAddress, b.count, 0)
+                    : lsetxattr(full, name, b.baseAddress, b.count, 0)
+            }
         }.get()
     }
 
@@ -67,7 +76,7 @@ extension FileDescriptor {
     public func removeExtendedAttribute(_ name: String, at path: FilePath) throws(Errno) {
         let full = anchoredPath(path)
         do throws(Errno) {
-            try voidSyscall { lremovexattr(full, name) }
+            try voidSyscall { path.isEmpty ? removexattr(full, name) : lremovexattr(full, name) }
         } catch .noData {}
     }
 
@@ -83,7 +92,10 @@ extension FileDescriptor {
     /// The corresponding C function is `llistxattr`.
     public func extendedAttributeNames(at path: FilePath) throws(Errno) -> [String] {
         let full = anchoredPath(path)
-        return try listAttributes { buffer, size in llistxattr(full, buffer, size) }
+        let follow = path.isEmpty
+        return try listAttributes { buffer, size in
+            follow ? listxattr(full, buffer, size) : llistxattr(full, buffer, size)
+        }
     }
 
     private func readAttribute(_ call: (UnsafeMutableRawPointer?, Int) -> Int) throws(Errno) -> [UInt8]? {

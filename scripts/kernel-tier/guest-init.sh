@@ -49,7 +49,21 @@ OUT=/run/strata-kernel-tier/out
 mkdir -p "$OUT" /dev/shm /dev/pts
 mount -t hostfs -o "$WORK/out" hostfs "$OUT" || die "cannot mount the results directory"
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+# A checkout under /tmp (a CI clone, say) must stay visible once /tmp is a fresh tmpfs: keep the
+# host's /tmp at /run/host-tmp and bind the top directories of the working directory and of the
+# command back into the new /tmp.
+keep_tops=
+for path in "$(cat "$WORK/cwd")" "$(head -n1 "$WORK/command")"; do
+    case $path in /tmp/?*) top=${path#/tmp/}; keep_tops="$keep_tops ${top%%/*}" ;; esac
+done
+if [ -n "$keep_tops" ]; then
+    mkdir -p /run/host-tmp && mount --bind /tmp /run/host-tmp || die "cannot keep the host's /tmp"
+fi
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+for top in $keep_tops; do
+    [ -d "/tmp/$top" ] && continue
+    mkdir -p "/tmp/$top" && mount --bind "/run/host-tmp/$top" "/tmp/$top" || die "cannot bind /tmp/$top"
+done
 mount -t devpts devpts /dev/pts 2>/dev/null
 echo 1 > /proc/sys/kernel/sysrq
 

@@ -1,0 +1,70 @@
+# Strata: build, test and run on a Debian 12 machine.
+#
+#   make test   install missing Debian packages, build, run every test: the host tests (XCTest and
+#               Swift Testing), then the kernel tier (quota and SELinux tests in a UML guest)
+#   make host-test / make kernel-test   one of the two
+#   make run    build a release and run `strata status` and `strata layers` on the default store
+#   make bench  build a release and run the apply/export benchmark against GNU tar
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+# swift from PATH when it is there, else the toolchain under /opt/swift.
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+
+# Debian packages the build and the tests need (headers of the system libraries, and the tools
+# the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar).
+DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
+                   xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci
+
+TEST_LOG := .build/test.log
+BENCH_ARGS ?=
+
+.PHONY: test host-test run bench deps build build-release clean
+
+# The kernel tier's targets (kernel-test and its steps); it uses SWIFT as set above.
+include mk/kernel-tier.mk
+
+## deps: install the Debian packages that are missing (apt-get update only when one is).
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq; \
+	  apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+	@test -x "$(SWIFT)" || { echo "swift not found (looked in PATH and /opt/swift/usr/bin)" >&2; exit 1; }
+
+build: deps
+	"$(SWIFT)" build --build-tests
+
+build-release: deps
+	"$(SWIFT)" build -c release
+
+## test: every test, host first, then the kernel tier; fails on any failure or when nothing ran.
+test: host-test
+	$(MAKE) --no-print-directory kernel-test
+
+## host-test: build, then run the tests on this machine's kernel.
+host-test: build
+	@mkdir -p .build
+	"$(SWIFT)" test --skip-build 2>&1 | tee $(TEST_LOG)
+	@grep -Eq 'Test run with [1-9][0-9]* tests? .*passed' $(TEST_LOG) \
+	  || { echo "make test: Swift Testing did not report a passing run of at least one test" >&2; exit 1; }
+
+## run: Strata on the default store (/var/lib/strata): what the driver finds, then its layers.
+run: build-release
+	.build/release/strata status
+	.build/release/strata layers
+
+## bench: apply/export timings against GNU tar (fixtures and scratch filesystems in ./bench-work).
+bench: build-release
+	.build/release/strata-bench run $(BENCH_ARGS)
+
+clean:
+	rm -rf .build

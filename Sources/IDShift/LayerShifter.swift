@@ -1,0 +1,35 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+/// The `OwnershipShifter` a driver is given: the chown walk for rewriting layers, and idmapped
+/// mounts for presenting them shifted without a copy, probed once on the driver's home.
+public struct LayerShifter: OwnershipShifter {
+    /// The walk used by `shift`.
+    public let shifter: ChownShifter
+    /// Whether the home's filesystem takes idmapped mounts (probed at init).
+    public let idmappedMountsWork: Bool
+
+    /// Probes idmapped mounts on the filesystem of `home`.
+    public init(home: FilePath, options: ShiftOptions = ShiftOptions()) {
+        shifter = ChownShifter(options: options)
+        idmappedMountsWork = IdmappedMount.supportsIdmappedMounts(at: home)
+    }
+
+    /// Rewrites owners, setuid/setgid bits, capabilities, ACLs and `override_stat` below `tree`.
+    ///
+    /// `ignoreChownErrors` is accepted for the protocol; the walk checks every ID before changing
+    /// anything, so an unmappable ID is an error whatever it says.
+    public func shift(_ tree: FilePath, from: IDMappings, to: IDMappings, ignoreChownErrors: Bool) throws(StorageError) {
+        guard from != to else { return }
+        try shifter.shift(tree: tree, from: from, to: to)
+    }
+
+    public func supportsIdmappedMounts(_ mappings: IDMappings) -> Bool {
+        idmappedMountsWork && (try? mappings.validate()) != nil
+    }
+
+    public func idmappedMount(of path: FilePath, mappings: IDMappings) throws(StorageError) -> FileDescriptor {
+        try IdmappedMount.detachedIdmappedMount(source: path, mappings: mappings)
+    }
+}
