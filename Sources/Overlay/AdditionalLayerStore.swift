@@ -92,6 +92,10 @@ extension OverlayDriver {
         }
     }
 
+    /// The directory name an additional layer store with references uses for `reference`:
+    /// its standard base64.
+    public static func referenceDirectoryName(for reference: String) -> String { base64(reference) }
+
     /// Standard base64 with padding, as the store names reference directories.
     static func base64(_ text: String) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

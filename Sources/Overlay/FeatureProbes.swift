@@ -28,14 +28,19 @@ public struct OverlayFeatures: Sendable, Hashable {
     public var supportsVolatile: Bool
     /// Whether `lowerdir+` (the new mount API's one-layer-at-a-time lowers) works.
     public var supportsLowerdirAppend: Bool
+    /// Whether overlayfs stacks idmapped lower layers on this backing filesystem.
+    public var supportsIdmappedLowers: Bool
+
+    /// Bumped when a probe changes, so that caches written by older code are probed again.
+    static let cacheVersion = 3
 
     /// The cache's text form, one `key=value` a line.
     var serialized: String {
         [
-            "fs=\(backingFileSystem.rawValue)", "dtype=\(supportsDType)", "multilower=\(supportsMultipleLowers)",
+            "version=\(Self.cacheVersion)", "fs=\(backingFileSystem.rawValue)", "dtype=\(supportsDType)", "multilower=\(supportsMultipleLowers)",
             "nativediff=\(nativeDiff)", "nativediffreason=\(nativeDiffReason ?? "")",
             "metacopy=\(supportsMetacopy)", "usingmetacopy=\(usingMetacopy)", "volatile=\(supportsVolatile)",
-            "lowerdirappend=\(supportsLowerdirAppend)",
+            "lowerdirappend=\(supportsLowerdirAppend)", "idmappedlowers=\(supportsIdmappedLowers)",
         ].joined(separator: "\n") + "\n"
     }
 
@@ -46,20 +51,22 @@ public struct OverlayFeatures: Sendable, Hashable {
             values[line[..<eq]] = line[line.index(after: eq)...]
         }
         func flag(_ key: Substring) -> Bool? { values[key].flatMap { Bool(String($0)) } }
-        guard let fs = values["fs"].flatMap({ UInt64($0) }), fs == type.rawValue,
+        guard values["version"].flatMap({ Int($0) }) == Self.cacheVersion,
+              let fs = values["fs"].flatMap({ UInt64($0) }), fs == type.rawValue,
               let dtype = flag("dtype"), let multi = flag("multilower"), let native = flag("nativediff"),
               let metacopy = flag("metacopy"), let using = flag("usingmetacopy"), let volatile = flag("volatile"),
-              let append = flag("lowerdirappend")
+              let append = flag("lowerdirappend"), let idmapped = flag("idmappedlowers")
         else { return nil }
         let reason = values["nativediffreason"].map(String.init)
         self.init(backingFileSystem: type, supportsDType: dtype, supportsMultipleLowers: multi, nativeDiff: native,
                   nativeDiffReason: reason?.isEmpty == false ? reason : nil, supportsMetacopy: metacopy,
-                  usingMetacopy: using, supportsVolatile: volatile, supportsLowerdirAppend: append)
+                  usingMetacopy: using, supportsVolatile: volatile, supportsLowerdirAppend: append,
+                  supportsIdmappedLowers: idmapped)
     }
 
     init(backingFileSystem: FileSystemType, supportsDType: Bool, supportsMultipleLowers: Bool, nativeDiff: Bool,
          nativeDiffReason: String?, supportsMetacopy: Bool, usingMetacopy: Bool, supportsVolatile: Bool,
-         supportsLowerdirAppend: Bool) {
+         supportsLowerdirAppend: Bool, supportsIdmappedLowers: Bool) {
         self.backingFileSystem = backingFileSystem
         self.supportsDType = supportsDType
         self.supportsMultipleLowers = supportsMultipleLowers
@@ -69,6 +76,7 @@ public struct OverlayFeatures: Sendable, Hashable {
         self.usingMetacopy = usingMetacopy
         self.supportsVolatile = supportsVolatile
         self.supportsLowerdirAppend = supportsLowerdirAppend
+        self.supportsIdmappedLowers = supportsIdmappedLowers
     }
 }
 
@@ -117,13 +125,30 @@ enum FeatureProbes {
         return OverlayFeatures(
             backingFileSystem: type, supportsDType: dtype, supportsMultipleLowers: true, nativeDiff: nativeReason == nil,
             nativeDiffReason: nativeReason, supportsMetacopy: metacopy, usingMetacopy: usingMetacopy,
-            supportsVolatile: probeVolatile(scratch), supportsLowerdirAppend: probeLowerdirAppend(scratch))
+            supportsVolatile: probeVolatile(scratch), supportsLowerdirAppend: probeLowerdirAppend(scratch),
+            supportsIdmappedLowers: probeIdmappedLowers(scratch))
     }
 
     /// `/sys/module/overlay/parameters/<name>`.
     static func readKernelParameter(_ name: String) -> String? {
         (try? FileDescriptor.currentWorkingDirectory.readText(at: FilePath("/sys/module/overlay/parameters/\(name)")))?
             .trimmingCharacters(in: " \n")
+    }
+
+    /// An xattr of `path` (read through its directory: path-anchored xattr calls need a real
+    /// directory descriptor).
+    private static func attribute(_ path: FilePath, _ name: String) -> [UInt8]? {
+        guard let last = path.lastComponent, let dir = try? FileDescriptor.openDirectory(path.removingLastComponent())
+        else { return nil }
+        defer { dir.closeQuietly() }
+        return (try? dir.extendedAttribute(name, at: FilePath(last.string))) ?? nil
+    }
+
+    private static func setAttribute(_ path: FilePath, _ name: String, _ value: [UInt8]) -> Bool {
+        guard let last = path.lastComponent, let dir = try? FileDescriptor.openDirectory(path.removingLastComponent())
+        else { return false }
+        defer { dir.closeQuietly() }
+        return (try? dir.setExtendedAttribute(name, value, at: FilePath(last.string))) != nil
     }
 
     private static func probeDType(_ scratch: FilePath) -> Bool {
@@ -184,8 +209,7 @@ enum FeatureProbes {
         defer { unmountStack(root) }
         guard (try? cwd.changeMode(at: root.appending("merged/f"), permissions: .init(rawValue: 0o600))) != nil
         else { return false }
-        let value = try? cwd.extendedAttribute("trusted.overlay.metacopy", at: root.appending("upper/f"))
-        return value != nil
+        return attribute(root.appending("upper/f"), "trusted.overlay.metacopy") != nil
     }
 
     private static func probeLowerdirAppend(_ scratch: FilePath) -> Bool {
@@ -207,8 +231,8 @@ enum FeatureProbes {
 
     /// `nil` when native diff works, else why not.
     ///
-    /// Two kernel behaviours break reading a layer's changes from its upper directory: an opaque
-    /// directory losing its opaque mark on copy-up, and a renamed directory becoming a
+    /// Two kernel behaviours break reading a layer's changes from its upper directory: a lower
+    /// directory's opaque mark copied up with it, and a renamed directory becoming a
     /// `redirect` to its old lower path (the diff would show an empty new directory).
     private static func probeNativeDiff(_ scratch: FilePath) -> String? {
         guard let root = makeStack(scratch, "nativediff") else { return "the probe directories could not be made" }
@@ -217,7 +241,7 @@ enum FeatureProbes {
         guard (try? cwd.makeDirectory(at: root.appending("lower2/d"))) != nil,
               let f = try? cwd.open(at: root.appending("lower2/d/f"), flags: O_WRONLY | O_CREAT, permissions: 0o644),
               (try? cwd.makeDirectory(at: root.appending("lower1/d"))) != nil,
-              (try? cwd.setExtendedAttribute("trusted.overlay.opaque", Array("y".utf8), at: root.appending("lower1/d"))) != nil,
+              setAttribute(root.appending("lower1/d"), "trusted.overlay.opaque", Array("y".utf8)),
               (try? cwd.makeDirectory(at: root.appending("lower2/r"))) != nil
         else { return "the probe directories could not be made" }
         f.closeQuietly()
@@ -226,8 +250,11 @@ enum FeatureProbes {
         guard let g = try? cwd.open(at: root.appending("merged/d/g"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
         else { return "a file could not be created in the probe overlay" }
         g.closeQuietly()
-        let opaque = try? cwd.extendedAttribute("trusted.overlay.opaque", at: root.appending("upper/d"))
-        guard opaque == Array("y".utf8) else { return "opaque directories lose their mark on copy-up" }
+        // Copying d up must not copy the lower's opaque mark (kernels before 4.8 did): the upper
+        // d would then hide d's contents in every layer below, which a diff cannot express.
+        if attribute(root.appending("upper/d"), "trusted.overlay.opaque") != nil {
+            return "the opaque mark is wrongly copied up (kernel before 4.8)"
+        }
         do throws(Errno) {
             // A directory only a lower layer holds: renaming it needs a redirect.
             try cwd.rename(root.appending("merged/r"), to: root.appending("merged/e"))
@@ -236,7 +263,7 @@ enum FeatureProbes {
         } catch {
             return "renaming a directory in the probe overlay failed (\(error))"
         }
-        if (try? cwd.extendedAttribute("trusted.overlay.redirect", at: root.appending("upper/e"))) != nil {
+        if attribute(root.appending("upper/e"), "trusted.overlay.redirect") != nil {
             return "redirect_dir is on"
         }
         return nil

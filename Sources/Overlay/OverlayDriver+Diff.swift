@@ -15,27 +15,30 @@ extension OverlayDriver {
     /// parent (the first entry of its `lower` file, or both absent) do the stream's whiteouts
     /// mean what overlay whiteouts in `diff/` mean, so only then is it extracted natively, as
     /// overlay whiteouts, into `diff/`. The extraction is all-or-nothing: a malformed or hostile
-    /// stream leaves the layer as it was.
+    /// stream leaves the layer as it was. Otherwise the stream is replayed through a mount of
+    /// the layer (see `applyThroughMount`), just as atomically.
     public func applyDiff(_ id: LayerID, parent: LayerID?, from input: FileDescriptor,
                           options: ApplyDiffOptions) throws(StorageError) -> Int64 {
         let operation = "apply diff to layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         guard !layer.readOnly else {
             throw StorageError(.permissionDenied, operation, path: layer.directory.string,
                                reason: "the layer is in a read-only image store")
         }
         let count = try counts.lock(id)
-        defer { _ = count }
-        guard try isDirectParent(parent, of: layer) else {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "the diff was made against \(parent?.rawValue ?? "no parent"), not the layer's parent; "
-                    + "applying it through a mount is not implemented yet")
-        }
+        defer { withExtendedLifetime(count) {} }
         guard !isMounted(mountPoint(of: layer), layer: layer) else {
             throw StorageError(.busy, operation, path: layer.directory.string,
                                reason: "the layer is mounted; apply diffs before mounting it")
+        }
+        guard !isAdditionalLayer(layer) else {
+            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
+                               reason: "the layer's files belong to an additional layer store")
+        }
+        guard try isDirectParent(parent, of: layer) else {
+            return try applyThroughMount(layer, from: input, options: options)
         }
         let result = try LayerApplier.apply(from: input, into: layer.diff, options: ApplyOptions(
             idMappings: options.idMappings, whiteoutFormat: .overlay,
@@ -43,48 +46,93 @@ extension OverlayDriver {
         return result.size
     }
 
-    /// The layer's changes against its parent, read from its `diff` directory and its lowers.
+    /// The layer's changes against `parent`: read from its `diff` directory when `parent` is its
+    /// parent (and the kernel keeps native diffs sound), else by comparing mounts of both.
     public func changes(_ id: LayerID, parent: LayerID?) throws(StorageError) -> [Change] {
         let operation = "list changes of layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
-        guard try isDirectParent(parent, of: layer) else {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "changes against \(parent?.rawValue ?? "no parent"), which is not the layer's parent, are not implemented yet")
+        if try usesNativeDiff(layer, parent: parent) {
+            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
         }
-        return try OverlayChangeScanner.changes(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
+        return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
+            try LayerChanges.naiveChanges(old: old, new: new)
+        }
     }
 
-    /// The bytes of file content in the layer's own directory.
+    /// The bytes of the regular files the layer adds or modifies against `parent`.
     public func diffSize(_ id: LayerID, parent: LayerID?) throws(StorageError) -> Int64 {
         let operation = "measure diff of layer \(id)"
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
-        guard try isDirectParent(parent, of: layer) else {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "sizes against \(parent?.rawValue ?? "no parent"), which is not the layer's parent, are not implemented yet")
+        if try usesNativeDiff(layer, parent: parent) {
+            return try LayerChanges.diffSize(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
         }
-        return try attempt(operation, layer.diff) { () throws(Errno) in
-            let dir = try FileDescriptor.openDirectory(layer.diff)
-            defer { dir.closeQuietly() }
-            var seen = Set<UInt64>()
-            var size: Int64 = 0
-            try TreeCopy.walk(dir) { (_: FileDescriptor, _: String, st: FileStatus) throws(Errno) in
-                guard st.kind == .regular else { return }
-                if st.linkCount > 1 { guard seen.insert(st.inode).inserted else { return } }
-                size += st.size
-            }
-            return size
+        return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
+            try LayerChanges.size(of: LayerChanges.naiveChanges(old: old, new: new), in: new)
         }
     }
 
-    /// Writes the layer's changes against its parent as a tar stream.
+    /// Writes the layer's changes against `parent` as an uncompressed tar stream (OCI
+    /// whiteouts) and returns the bytes written.
     public func diff(_ id: LayerID, parent: LayerID?, to output: FileDescriptor,
                      options: DiffOptions) throws(StorageError) -> Int64 {
-        throw StorageError(.unsupported, "export layer \(id)", reason:
-            "layer export waits for LayerArchive's LayerExporter to land on main")
+        let operation = "export layer \(id)"
+        let lock = try storeLock(exclusive: false)
+        defer { withExtendedLifetime(lock) {} }
+        let layer = try locate(id, operation: operation)
+        let exportOptions = ExportOptions(idMappings: options.idMappings, whiteoutFormat: .overlay, compression: .none)
+        if try usesNativeDiff(layer, parent: parent) {
+            return try LayerExporter.export(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true),
+                                            to: output, options: exportOptions)
+        }
+        return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
+            let changes = try LayerChanges.naiveChanges(old: old, new: new)
+            return try LayerExporter.export(changes: changes, root: new, to: output,
+                                            options: ExportOptions(idMappings: options.idMappings, whiteoutFormat: .aufs))
+        }
+    }
+
+    /// Whether the layer's own directory tells its changes against `parent`: `parent` is its
+    /// parent and the kernel keeps upper directories faithful (no redirects, no metacopy).
+    func usesNativeDiff(_ layer: LayerLocation, parent: LayerID?) throws(StorageError) -> Bool {
+        guard features.nativeDiff, !isAdditionalLayer(layer) else { return false }
+        return try isDirectParent(parent, of: layer)
+    }
+
+    /// Mounts `parent` (when there is one) and the layer read-only in private mount points, and
+    /// runs `body` on the two views.
+    func withNaiveViews<R>(_ layer: LayerLocation, parent: LayerID?, operation: String,
+                           _ body: (FilePath?, FilePath) throws(StorageError) -> R) throws(StorageError) -> R {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let work = runHome.appending("naive-\(layer.id.rawValue)-\(randomSuffix())")
+        try attempt(operation, work) { () throws(Errno) in
+            try cwd.makeDirectory(at: work, permissions: .init(rawValue: 0o700))
+            try cwd.makeDirectory(at: work.appending("old"), permissions: .init(rawValue: 0o700))
+            try cwd.makeDirectory(at: work.appending("new"), permissions: .init(rawValue: 0o700))
+        }
+        var mounted: [FilePath] = []
+        defer {
+            for point in mounted { try? Mounts.unmount(point, flags: .detach) }
+            try? cwd.removeTree(at: work)
+        }
+        func mountView(_ location: LayerLocation, at point: FilePath) throws(StorageError) {
+            let data = try mountData(for: location, options: MountOptions(readOnly: true))
+            try attempt(operation, point) { () throws(Errno) in
+                try self.mount(data, at: point)
+            }
+            mounted.append(point)
+        }
+        var old: FilePath?
+        if let parent {
+            let parentLayer = try locate(parent, operation: operation)
+            old = work.appending("old")
+            try mountView(parentLayer, at: old!)
+        }
+        try mountView(layer, at: work.appending("new"))
+        return try body(old, work.appending("new"))
     }
 
     /// Opens files of the layer's own contents by path; a path the layer deleted (a whiteout)

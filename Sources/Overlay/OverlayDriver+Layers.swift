@@ -51,7 +51,7 @@ extension OverlayDriver {
         let store = readWrite ? home : (imageStoreRoot ?? home)
         let cwd = FileDescriptor.currentWorkingDirectory
         let lock = try storeLock(exclusive: true)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         if let existing = find(id) {
             throw StorageError(.alreadyExists, operation, path: existing.directory.string, reason: "layer \(id) already exists")
         }
@@ -110,6 +110,9 @@ extension OverlayDriver {
             if let template {
                 try TreeCopy.copyContents(of: template.diff, to: staging.appending("diff"))
             }
+            if let label = options.mountLabel, labeler.isEnabled, additionalLayer == nil {
+                try labeler.relabel(staging.appending("diff"), label: label, shared: false)
+            }
             try attempt(operation, store.appending(id.rawValue)) { () throws(Errno) in
                 try cwd.rename(staging, to: store.appending(id.rawValue), flags: .noReplace)
             }
@@ -128,49 +131,87 @@ extension OverlayDriver {
         logger.debug("created layer", metadata: ["id": "\(id)", "parent": "\(parent?.rawValue ?? "")"])
     }
 
+    /// The layer's parent: the layer its first `lower` entry links to (`nil` for a base layer).
+    /// Only that one short link is resolved, however deep the layer.
+    func parentLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
+        let path = layer.directory.appending("lower")
+        let text: String
+        do throws(Errno) {
+            text = try FileDescriptor.currentWorkingDirectory.readText(at: path)
+        } catch .noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw StorageError("read lower layers", path: path.string, errno: error)
+        }
+        guard let first = text.split(separator: ":").first.map({ String($0.hasSuffix("\n") ? $0.dropLast() : $0) }),
+              !first.isEmpty
+        else { return nil }
+        let store = searchedStores.map(\.root).first {
+            FileDescriptor.currentWorkingDirectory.exists(at: $0.appending(first))
+        } ?? layer.store
+        let link = store.appending(first)
+        let target: String
+        do throws(Errno) {
+            target = try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: link)
+        } catch .noSuchFileOrDirectory where !layer.readOnly {
+            // A lost short link: rebuild the store's links and look again.
+            try repairLinks(in: layer.store)
+            target = try attempt("read short link", link) { () throws(Errno) in
+                try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: link)
+            }
+        } catch {
+            throw StorageError("read short link", path: link.string, errno: error)
+        }
+        guard let parent = ShortLinks.layer(fromTarget: target) else {
+            throw StorageError(.corrupt, "read short link", path: link.string, reason: "'\(target)' does not name a layer")
+        }
+        return parent
+    }
+
     /// Whether `parent` is the layer's parent: its short link is the first in the layer's
     /// `lower` file (or both are absent).
     func isDirectParent(_ parent: LayerID?, of layer: LayerLocation) throws(StorageError) -> Bool {
-        let entries = try lowerEntries(of: layer)
-        guard let parent else { return entries.isEmpty }
-        guard let first = entries.first else { return false }
-        let lowers = try lowerDirectories(of: layer, resolve: true)
-        _ = first
-        guard let resolved = lowers.first else { return false }
-        return resolved.removingLastComponent().lastComponent?.string == parent.rawValue
+        try parentLayer(of: layer) == parent
     }
 
     /// Removes a layer: unmounts it (even when others still count a mount of it), then takes it
     /// out of the store. Removing a missing layer succeeds.
     public func remove(_ id: LayerID) throws(StorageError) {
         let operation = "remove layer \(id)"
-        let lock = try storeLock(exclusive: true)
-        defer { _ = lock }
-        guard let layer = find(id) else { return }
-        guard !layer.readOnly else {
-            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
-                               reason: "the layer is in a read-only image store")
-        }
-        let count = try counts.lock(id)
-        let merged = mountPoint(of: layer)
-        if isMounted(merged, layer: layer) {
-            try unmount(merged)
-        }
         let cwd = FileDescriptor.currentWorkingDirectory
-        let graveyard = layer.store.appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
-        try attempt(operation, layer.directory) { () throws(Errno) in
-            try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
-            try cwd.rename(layer.directory, to: graveyard)
-        }
-        if let short = try? cwd.readText(at: graveyard.appending("link")), ShortLinks.isShortName(Substring(short)) {
-            let link = layer.store.appending("l/\(short)")
-            if (try? cwd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
-                try? cwd.remove(at: link)
+        // Under the locks the layer only leaves the store (a rename); its files are deleted after.
+        let graveyard: FilePath
+        do {
+            let lock = try storeLock(exclusive: true)
+            defer { withExtendedLifetime(lock) {} }
+            guard let layer = find(id) else { return }
+            guard !layer.readOnly else {
+                throw StorageError(.permissionDenied, operation, path: layer.directory.string,
+                                   reason: "the layer is in a read-only image store")
             }
+            let count = try counts.lock(id)
+            let merged = mountPoint(of: layer)
+            if isMounted(merged, layer: layer) {
+                try unmount(merged)
+            }
+            graveyard = layer.store.appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
+            try attempt(operation, layer.directory) { () throws(Errno) in
+                try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
+                try cwd.rename(layer.directory, to: graveyard)
+            }
+            if let short = try? cwd.readText(at: graveyard.appending("link")), ShortLinks.isShortName(Substring(short)) {
+                let link = layer.store.appending("l/\(short)")
+                if (try? cwd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
+                    try? cwd.remove(at: link)
+                }
+            }
+            count.discard()
         }
         try? quota.release(graveyard.appending("diff"))
-        try attempt(operation, graveyard) { () throws(Errno) in try cwd.removeTree(at: graveyard) }
-        count.discard()
+        // The layer is gone from the store already; what cannot be deleted now, cleanup deletes.
+        do throws(Errno) { try cwd.removeTree(at: graveyard) } catch {
+            logger.warning("could not delete a removed layer's files", metadata: ["path": "\(graveyard)", "error": "\(error)"])
+        }
         logger.debug("removed layer", metadata: ["id": "\(id)"])
     }
 

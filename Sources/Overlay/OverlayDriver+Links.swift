@@ -31,6 +31,7 @@ extension OverlayDriver {
 
     /// Finds a layer in the searched stores.
     func find(_ id: LayerID) -> LayerLocation? {
+        guard !Self.reservedNames.contains(id.rawValue) else { return nil }
         if let st = try? homeDirectory.status(at: FilePath(id.rawValue)), st.kind == .directory {
             return LayerLocation(id: id, store: home, readOnly: false)
         }
@@ -68,27 +69,38 @@ extension OverlayDriver {
     /// The absolute paths of the layer's lower directories, parent first: the short links, or
     /// (with `resolve`) the `diff` directories they point to.
     func lowerDirectories(of layer: LayerLocation, resolve: Bool = false) throws(StorageError) -> [FilePath] {
+        try lowerPaths(of: layer, resolve: resolve).map { FilePath($0) }
+    }
+
+    /// `lowerDirectories` as strings: built by concatenation, since this runs for every layer of
+    /// a mount (up to 500) and needs no path parsing.
+    func lowerPaths(of layer: LayerLocation, resolve: Bool = false) throws(StorageError) -> [String] {
         let entries = try lowerEntries(of: layer)
-        let stores = searchedStores
-        var result: [FilePath] = []
+        let stores = searchedStores.map { $0.root.string }
+        let ownStore = layer.store.string
+        var result: [String] = []
         result.reserveCapacity(entries.count)
         for entry in entries {
-            var path = layer.store.appending(String(entry))
+            var store = ownStore
             if stores.count > 1 {
                 // A parent may live in another store; take the first store that has the link.
-                for (root, _) in stores {
-                    let candidate = root.appending(String(entry))
-                    if FileDescriptor.currentWorkingDirectory.exists(at: candidate) {
-                        path = candidate
-                        break
-                    }
+                for root in stores where FileDescriptor.currentWorkingDirectory.exists(at: FilePath(root + "/" + entry)) {
+                    store = root
+                    break
                 }
             }
+            var path = store + "/" + entry
             if resolve {
-                let target = try attempt("read short link", path) { () throws(Errno) in
-                    try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: path)
+                let target = try attempt("read short link", FilePath(path)) { () throws(Errno) in
+                    try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: FilePath(path))
                 }
-                path = path.removingLastComponent().appending(target).lexicallyNormalized()
+                if target.hasPrefix("../") {
+                    path = store + "/" + target.dropFirst(3)
+                } else if target.hasPrefix("/") {
+                    path = target
+                } else {
+                    path = store + "/" + ShortLinks.directoryName + "/" + target
+                }
             }
             result.append(path)
         }

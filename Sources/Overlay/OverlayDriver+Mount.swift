@@ -31,7 +31,7 @@ extension OverlayDriver {
     /// `lowerdir+`.
     public func get(_ id: LayerID, options: MountOptions) throws(StorageError) -> FilePath {
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "mount layer \(id)")
         let count = try counts.lock(id)
         return try mountLocked(layer, count: count, options: options)
@@ -46,6 +46,7 @@ extension OverlayDriver {
             return merged
         }
         let data = try mountData(for: layer, options: options)
+        defer { data.heldDescriptors.forEach { $0.closeQuietly() } }
         if layer.readOnly {
             try attempt("make mount point", merged) { () throws(Errno) in try makeDirectories(merged) }
         }
@@ -54,21 +55,37 @@ extension OverlayDriver {
             try mount(data, at: merged)
         } catch .noSuchFileOrDirectory where !layer.readOnly {
             // A short link may be gone (a crash, a careless cleanup): rebuild them and retry once.
+            // (Or the mount point itself went missing.)
             logger.notice("repairing short links", metadata: ["layer": "\(layer.id)"])
             try repairLinks(in: layer.store)
-            try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in try mount(data, at: merged) }
+            try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in
+                try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: merged)
+                try mount(data, at: merged)
+            }
         } catch {
             throw StorageError("mount layer \(layer.id)", path: merged.string, errno: error)
         }
-        try count.set(1)
+        do {
+            try count.set(1)
+        } catch {
+            try? Mounts.unmount(merged, flags: .detach)  // an uncounted mount would leak
+            throw error
+        }
         return merged
     }
 
-    private func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
-        if data.fitsInPage {
-            try data.mountClassic(at: merged)
-        } else if features.supportsLowerdirAppend {
+    /// Mounts by the cheapest means that can take the data: one `mount(2)` with absolute paths;
+    /// else `fsconfig` with one `lowerdir+` per layer; else (kernels before 6.8) `mount(2)` with
+    /// paths relative to the home, resolved on a thread whose working directory is the home.
+    func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
+        if data.needsContext {
             try data.mountWithContext(at: merged)
+        } else if data.fitsInPage {
+            try data.mountClassic(at: merged)
+        } else if features.supportsLowerdirAppend && !preferClassicMount {
+            try data.mountWithContext(at: merged)
+        } else if let relative = data.relative(to: home.string), relative.fitsInPage {
+            try relative.mountRelative(in: homeDirectory, at: merged)
         } else {
             throw Errno(rawValue: E2BIG)
         }
@@ -77,7 +94,7 @@ extension OverlayDriver {
     /// The typed mount data for a layer.
     func mountData(for layer: LayerLocation, options: MountOptions) throws(StorageError) -> OverlayMountData {
         let operation = "mount layer \(layer.id)"
-        var lowers = try lowerDirectories(of: layer).map(\.string)
+        var lowers = try lowerPaths(of: layer)
         let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
         var data: OverlayMountData
         if readOnly {
@@ -93,15 +110,14 @@ extension OverlayDriver {
             throw StorageError(.invalidArgument, operation, path: layer.directory.string, reason:
                 "the mount would stack \(lowers.count) lower layers; overlayfs mounts at most \(Self.maximumLowerLayers)")
         }
-        if !data.fitsInPage && !features.supportsLowerdirAppend {
+        if !data.fitsInPage && !(features.supportsLowerdirAppend && !preferClassicMount)
+            && !(data.relative(to: home.string)?.fitsInPage ?? false) {
             throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "\(lowers.count) lower layers do not fit in one page of mount data and this kernel lacks "
-                    + "the new mount API's lowerdir+ (Linux 6.8 or later)")
+                "\(lowers.count) lower layers do not fit in one page of mount data, even as short links "
+                    + "relative to the home, and this kernel lacks the new mount API's lowerdir+ (Linux 6.8 or later)")
         }
         if !options.idMappings.isIdentity {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "mounting with ID mappings needs idmapped lower layers, which this driver cannot make yet "
-                    + "(shifter idmapped mounts: \(shifter.supportsIdmappedMounts(options.idMappings)))")
+            try idmapLowers(&data, mappings: options.idMappings, operation: operation)
         }
         for option in self.options.mountOptions { data.add(option) }
         if options.volatile && !readOnly {
@@ -118,10 +134,37 @@ extension OverlayDriver {
         return data
     }
 
-    /// A volatile mount leaves `work/incompat/volatile` behind, and overlayfs refuses to reuse
+    /// Replaces every lower directory with an idmapped clone made by the shifter, so that the
+    /// mount shows the layers' files owned through `mappings` (the upper directory cannot be
+    /// idmapped; files written through the mount are owned as written).
+    private func idmapLowers(_ data: inout OverlayMountData, mappings: IDMappings, operation: String) throws(StorageError) {
+        guard supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap) else {
+            throw StorageError(.unsupported, operation, reason: features.supportsIdmappedLowers
+                ? "mounting with ID mappings needs idmapped mounts from the ownership shifter, which this driver was not given"
+                : "this kernel's overlayfs does not stack idmapped lower layers on \(features.backingFileSystem)")
+        }
+        guard features.supportsLowerdirAppend else {
+            throw StorageError(.unsupported, operation, reason: "idmapped lower layers need the new mount API's lowerdir+")
+        }
+        var held: [FileDescriptor] = []
+        do {
+            for index in data.lowers.indices {
+                let clone = try shifter.idmappedMount(of: FilePath(data.lowers[index]), mappings: mappings)
+                held.append(clone)
+                data.lowers[index] = "/proc/self/fd/\(clone.rawValue)"
+            }
+        } catch {
+            held.forEach { $0.closeQuietly() }
+            throw error
+        }
+        data.heldDescriptors = held
+        data.needsContext = true
+    }
+
+    /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse
     /// such a work directory; the layer is not mounted, so the marker can go.
     private func clearVolatileMarker(_ layer: LayerLocation) {
-        let incompat = layer.directory.appending("work/incompat")
+        let incompat = layer.directory.appending("work/work/incompat")
         if FileDescriptor.currentWorkingDirectory.exists(at: incompat) {
             try? FileDescriptor.currentWorkingDirectory.removeTree(at: incompat)
         }
@@ -132,7 +175,7 @@ extension OverlayDriver {
     /// Releasing a layer that is not mounted resets its count.
     public func put(_ id: LayerID) throws(StorageError) {
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "unmount layer \(id)")
         let count = try counts.lock(id)
         try unmountLocked(layer, count: count)

@@ -7,9 +7,6 @@ extension OverlayDriver {
     /// `nil` for a base layer.
     public func parent(of id: LayerID) throws(StorageError) -> LayerID? {
         let layer = try locate(id, operation: "find parent of layer \(id)")
-        guard let first = try lowerDirectories(of: layer, resolve: true).first,
-              let name = first.removingLastComponent().lastComponent?.string
-        else { return nil }
-        return try LayerID(name)
+        return try parentLayer(of: layer)
     }
 }

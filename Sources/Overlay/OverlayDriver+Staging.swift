@@ -35,6 +35,8 @@ extension OverlayDriver {
         let directory = stagingRoot.appending("differ-\(randomSuffix())")
         let diff = directory.appending("diff")
         let cwd = FileDescriptor.currentWorkingDirectory
+        // Under the store lock, so that cleanup never sees the directory before its lock.
+        let storeLock = try storeLock(exclusive: false)
         let lock = try attempt("make staging directory", directory) { () throws(Errno) in
             try cwd.makeDirectoryIfMissing(at: stagingRoot)
             try cwd.makeDirectory(at: directory, permissions: .init(rawValue: 0o700))
@@ -43,6 +45,7 @@ extension OverlayDriver {
             try cwd.changeMode(at: diff, permissions: .init(rawValue: 0o755))
             return lock
         }
+        _ = consume storeLock
         do {
             var output = try differ.applyDiff(into: diff, options: DifferOptions(
                 idMappings: options.idMappings, ignoreChownErrors: options.ignoreChownErrors || self.options.ignoreChownErrors,
@@ -67,14 +70,14 @@ extension OverlayDriver {
                                reason: "not a staging directory of this driver")
         }
         let lock = try storeLock(exclusive: false)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         guard try isDirectParent(parent, of: layer) else {
             throw StorageError(.invalidArgument, operation, path: layer.directory.string,
                                reason: "\(parent?.rawValue ?? "no parent") is not the layer's parent")
         }
         let count = try counts.lock(id)
-        defer { _ = count }
+        defer { withExtendedLifetime(count) {} }
         guard !isMounted(mountPoint(of: layer), layer: layer) else {
             throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
         }
@@ -83,6 +86,13 @@ extension OverlayDriver {
             let diff = try FileDescriptor.openDirectory(layer.diff)
             defer { diff.closeQuietly() }
             guard try diff.directoryEntries().isEmpty else { throw Errno.directoryNotEmpty }
+            // The staged directory takes the layer's place: give it the layer's quota project
+            // (files the differ already wrote keep theirs: quota accounting starts from here).
+            let staged = try FileDescriptor.openDirectory(output.target)
+            defer { staged.closeQuietly() }
+            if let attributes = try? diff.inodeAttributes(), attributes.projectID != 0 {
+                try staged.setInodeAttributes(attributes)
+            }
             try cwd.rename(output.target, to: layer.diff, flags: .exchange)
         }
         // The staging directory now holds the layer's old, empty diff.
@@ -113,24 +123,35 @@ extension OverlayDriver {
     /// leftovers of creates and removes that a crash interrupted.
     func removeStaleStagingDirectories() {
         let cwd = FileDescriptor.currentWorkingDirectory
+        // Creates, removes, applies and naive diffs run under the store lock (exclusive or
+        // shared): holding it exclusively, none is in flight.
+        guard let storeLock = try? storeLock(exclusive: true) else { return }
+        defer { withExtendedLifetime(storeLock) {} }
         for (root, readOnly) in searchedStores where !readOnly {
             let staging = root.appending("staging")
             guard let dir = try? FileDescriptor.openDirectory(staging) else { continue }
             defer { dir.closeQuietly() }
-            // Creates and removes run under the exclusive store lock: holding it, none is in flight.
-            guard let storeLock = try? storeLock(exclusive: true) else { continue }
             for entry in (try? dir.directoryEntries()) ?? [] {
                 let path = staging.appending(entry.name)
                 if entry.name.hasPrefix("differ-") {
                     if stagingLocks.withLock({ $0[path] != nil }) { continue }
                     guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
-                    try? cwd.removeTree(at: path)
-                    _ = held
+                    withExtendedLifetime(held) { try? cwd.removeTree(at: path) }
                 } else {
+                    // An apply through a mount that crashed may have left its mount behind.
+                    try? Mounts.unmount(path.appending("merged"), flags: .detach)
                     try? cwd.removeTree(at: path)
                 }
             }
-            _ = storeLock
+        }
+        // Views a crashed naive diff left in the run home.
+        if let run = try? FileDescriptor.openDirectory(runHome) {
+            defer { run.closeQuietly() }
+            for entry in (try? run.directoryEntries()) ?? [] where entry.name.hasPrefix("naive-") {
+                let path = runHome.appending(entry.name)
+                for view in ["old", "new"] { try? Mounts.unmount(path.appending(view), flags: .detach) }
+                try? cwd.removeTree(at: path)
+            }
         }
     }
 }

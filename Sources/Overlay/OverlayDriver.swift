@@ -54,6 +54,9 @@ public final class OverlayDriver: @unchecked Sendable {
     /// Staging directories this driver made and holds locked until applied or cleaned up.
     let stagingLocks = Mutex<[FilePath: FileLock]>([:])
 
+    /// Tests set this to take the older kernels' path (no `lowerdir+`) on this one.
+    var preferClassicMount = false
+
     /// The most lower layers one overlay mount may have (the kernel's `OVL_MAX_STACK`).
     public static let maximumLowerLayers = 500
 
@@ -162,9 +165,9 @@ public final class OverlayDriver: @unchecked Sendable {
     public func metadata(of id: LayerID) throws(StorageError) -> [DriverStatusItem] {
         let layer = try locate(id, operation: "read layer metadata")
         var items: [DriverStatusItem] = []
-        let lowers = try lowerDirectories(of: layer, resolve: true)
+        let lowers = try lowerPaths(of: layer, resolve: true)
         if !lowers.isEmpty {
-            items.append(DriverStatusItem("LowerDir", lowers.map(\.string).joined(separator: ":")))
+            items.append(DriverStatusItem("LowerDir", lowers.joined(separator: ":")))
         }
         items.append(DriverStatusItem("MergedDir", mountPoint(of: layer).string))
         items.append(DriverStatusItem("UpperDir", layer.directory.appending("diff").string))

@@ -20,6 +20,11 @@ struct OverlayMountData: Sendable, Hashable {
     var noAccessTime = false
     var noDirectoryAccessTime = false
     var strictAccessTime = false
+    /// Detached idmapped mounts standing for lower layers (named `/proc/self/fd/<n>` in
+    /// `lowers`); closed once the overlay is mounted.
+    var heldDescriptors: [FileDescriptor] = []
+    /// Whether only `fsconfig` can take the lowers (idmapped layers).
+    var needsContext = false
 
     init(lowers: [String], upper: String?, work: String?, readOnly: Bool) {
         self.lowers = lowers
@@ -85,6 +90,42 @@ struct OverlayMountData: Sendable, Hashable {
         if noDirectoryAccessTime { attributes.insert(.noDirectoryAccessTime) }
         if strictAccessTime { attributes.insert(.strictAccessTime) }
         return attributes
+    }
+
+    /// The same data with every path relative to `directory` (`l/<short>`, `<id>/diff`), when
+    /// all of them lie inside it: how containers/storage fits 128 layers in a page.
+    func relative(to directory: String) -> OverlayMountData? {
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        func strip(_ path: String) -> String? { path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : nil }
+        var copy = self
+        var lowers: [String] = []
+        for lower in self.lowers {
+            guard let short = strip(lower) else { return nil }
+            lowers.append(short)
+        }
+        copy.lowers = lowers
+        if let upper, let work {
+            guard let u = strip(upper), let w = strip(work) else { return nil }
+            copy.upper = u
+            copy.work = w
+        }
+        return copy
+    }
+
+    /// Mounts with `mount(2)` and paths relative to `directory`, resolved on a thread of its own
+    /// whose working directory is `directory` (the process's stays where it is).
+    func mountRelative(in directory: FileDescriptor, at target: FilePath) throws(Errno) {
+        let data = dataString
+        let flags = mountFlags
+        let targetPath = target.string
+        try ThreadWorkingDirectory.run(in: directory) {
+            do throws(Errno) {
+                try Mounts.mount(source: "overlay", target: FilePath(targetPath), type: "overlay", flags: flags, data: data)
+                return nil
+            } catch {
+                return error
+            }
+        }
     }
 
     /// Mounts with `mount(2)`.

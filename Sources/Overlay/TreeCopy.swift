@@ -54,24 +54,31 @@ enum TreeCopy {
                 try copyDirectory(s, d, root: root, relative: path, links: &links)
                 try copyMetadata(from: s, name: nil, to: d, name: nil, status: st)
                 continue
-            case .regular:
-                if st.linkCount > 1, let first = links[st.inode] {
-                    try root.makeHardLink(from: first, to: path)
-                    continue
-                }
-                let input = try src.open(at: name, flags: O_RDONLY | O_NOFOLLOW)
-                defer { input.closeQuietly() }
-                let output = try dst.open(at: name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, permissions: 0o600)
-                defer { output.closeQuietly() }
-                try copyBytes(from: input, to: output)
-                if st.linkCount > 1 { links[st.inode] = path }
-            case .symlink:
-                try dst.makeSymbolicLink(at: name, target: try src.readSymbolicLink(at: name))
+            case .regular where st.linkCount > 1 && links[st.inode] != nil:
+                try root.makeHardLink(from: links[st.inode]!, to: path)
+                continue
             default:
-                try dst.makeNode(at: name, kind: st.kind, permissions: .init(rawValue: 0o600), device: st.specialDevice)
+                try copyEntry(from: src, to: dst, name: name, status: st)
+                if st.kind == .regular && st.linkCount > 1 { links[st.inode] = path }
             }
-            try copyMetadata(from: src, name: name, to: dst, name: name, status: st)
         }
+    }
+
+    /// Copies one non-directory entry with its metadata.
+    static func copyEntry(from src: FileDescriptor, to dst: FileDescriptor, name: FilePath, status st: FileStatus) throws(Errno) {
+        switch st.kind {
+        case .regular:
+            let input = try src.open(at: name, flags: O_RDONLY | O_NOFOLLOW)
+            defer { input.closeQuietly() }
+            let output = try dst.open(at: name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, permissions: 0o600)
+            defer { output.closeQuietly() }
+            try copyBytes(from: input, to: output)
+        case .symlink:
+            try dst.makeSymbolicLink(at: name, target: try src.readSymbolicLink(at: name))
+        default:
+            try dst.makeNode(at: name, kind: st.kind, permissions: .init(rawValue: 0o600), device: st.specialDevice)
+        }
+        try copyMetadata(from: src, name: name, to: dst, name: name, status: st)
     }
 
     private static func copyBytes(from input: FileDescriptor, to output: FileDescriptor) throws(Errno) {
@@ -85,7 +92,7 @@ enum TreeCopy {
     }
 
     /// Owner, then mode (chown clears setuid bits), extended attributes, times.
-    private static func copyMetadata(from src: FileDescriptor, name srcName: FilePath?, to dst: FileDescriptor,
+    static func copyMetadata(from src: FileDescriptor, name srcName: FilePath?, to dst: FileDescriptor,
                                      name dstName: FilePath?, status st: FileStatus) throws(Errno) {
         let target = dstName ?? FilePath(".")
         try dst.changeOwner(at: target, user: st.userID, group: st.groupID)
@@ -93,7 +100,7 @@ enum TreeCopy {
             try dst.changeMode(at: target, permissions: st.permissions)
         }
         let names = srcName.map { (try? src.extendedAttributeNames(at: $0)) ?? [] } ?? ((try? src.extendedAttributeNames()) ?? [])
-        for attribute in names {
+        for attribute in names where !(st.kind == .symlink && attribute.hasPrefix("user.")) {
             let value = srcName == nil ? try src.extendedAttribute(attribute) : try src.extendedAttribute(attribute, at: srcName!)
             guard let value else { continue }
             if let dstName { try dst.setExtendedAttribute(attribute, value, at: dstName) } else { try dst.setExtendedAttribute(attribute, value) }

@@ -1,0 +1,74 @@
+import GraphDriver
+import LayerArchive
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OverlayDriver {
+    /// Applies a stream made against some other layer than the parent: its whiteouts must act
+    /// on what the layer shows, not on the parent alone, so it is replayed through a mount.
+    ///
+    /// All-or-nothing like a native apply: the stream is extracted (AUFS whiteouts kept as
+    /// files) into a staging tree; a hard-link clone of `diff` becomes the upper directory of a
+    /// private mount of the layer; the staging tree is replayed onto that mount (replacing
+    /// files, never writing into them, so the clone's links leave the real `diff` untouched);
+    /// and only then is the clone swapped in for `diff` with one `RENAME_EXCHANGE`.
+    func applyThroughMount(_ layer: LayerLocation, from input: FileDescriptor,
+                           options: ApplyDiffOptions) throws(StorageError) -> Int64 {
+        let operation = "apply diff to layer \(layer.id) through a mount"
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let work = layer.store.appending("staging").appending("apply-\(layer.id.rawValue)-\(randomSuffix())")
+        try attempt(operation, work) { () throws(Errno) in
+            try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
+            try cwd.makeDirectory(at: work, permissions: .init(rawValue: 0o700))
+            for sub in ["tree", "upper", "work", "merged"] {
+                try cwd.makeDirectory(at: work.appending(sub), permissions: .init(rawValue: 0o700))
+            }
+        }
+        defer { try? cwd.removeTree(at: work) }
+        let result = try LayerApplier.apply(from: input, into: work.appending("tree"), options: ApplyOptions(
+            idMappings: options.idMappings, whiteoutFormat: .aufs,
+            ignoreChownErrors: self.options.ignoreChownErrors, forceMask: self.options.forceMask))
+
+        let upper = work.appending("upper")
+        try attempt(operation, layer.diff) { () throws(Errno) in
+            let diff = try FileDescriptor.openDirectory(layer.diff)
+            defer { diff.closeQuietly() }
+            let clone = try FileDescriptor.openDirectory(upper)
+            defer { clone.closeQuietly() }
+            try TreeReplay.cloneWithHardLinks(diff, into: clone)
+            try TreeCopy.copyMetadata(from: diff, name: nil, to: clone, name: nil, status: try diff.status())
+            // Keep the layer's quota project (if it has one) on the directory that replaces it.
+            if let attributes = try? diff.inodeAttributes(), attributes.projectID != 0 {
+                try? clone.setInodeAttributes(attributes)
+            }
+        }
+        var data = try mountData(for: layer, options: MountOptions())
+        data.upper = upper.string
+        data.work = work.appending("work").string
+        let merged = work.appending("merged")
+        try attempt(operation, merged) { () throws(Errno) in
+            try self.mount(data, at: merged)
+        }
+        do {
+            try attempt(operation, merged) { () throws(Errno) in
+                let tree = try FileDescriptor.openDirectory(work.appending("tree"))
+                defer { tree.closeQuietly() }
+                let view = try FileDescriptor.openDirectory(merged)
+                defer { view.closeQuietly() }
+                try TreeReplay.replay(tree, onto: view)
+            }
+        } catch {
+            try? Mounts.unmount(merged, flags: .detach)
+            throw error
+        }
+        try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmount(merged) }
+        try attempt(operation, layer.diff) { () throws(Errno) in
+            try cwd.rename(upper, to: layer.diff, flags: .exchange)
+        }
+        return result.size
+    }
+}
