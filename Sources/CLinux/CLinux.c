@@ -102,3 +102,4 @@ const int STRATA_FS_DQ_ISOFT = FS_DQ_ISOFT;
 const int STRATA_FS_DQ_IHARD = FS_DQ_IHARD;
 const unsigned int STRATA_FS_QUOTA_PDQ_ACCT = FS_QUOTA_PDQ_ACCT;
 const unsigned int STRATA_FS_QUOTA_PDQ_ENFD = FS_QUOTA_PDQ_ENFD;
+int strata_syncfs(int fd) { return syncfs(fd); }

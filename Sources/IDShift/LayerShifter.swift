@@ -1,5 +1,6 @@
 import GraphDriver
 import StrataSystem
+import Synchronization
 import SystemPackage
 
 /// The `OwnershipShifter` a driver is given: the chown walk for rewriting layers, and idmapped
@@ -7,13 +8,30 @@ import SystemPackage
 public struct LayerShifter: OwnershipShifter {
     /// The walk used by `shift`.
     public let shifter: ChownShifter
-    /// Whether the home's filesystem takes idmapped mounts (probed at init).
-    public let idmappedMountsWork: Bool
+    /// The directory whose filesystem idmapped mounts are probed on.
+    public let home: FilePath
+    private let probe = Probe()
 
-    /// Probes idmapped mounts on the filesystem of `home`.
+    /// A shifter for layers under `home`; idmapped mounts are probed there on first use.
     public init(home: FilePath, options: ShiftOptions = ShiftOptions()) {
         shifter = ChownShifter(options: options)
-        idmappedMountsWork = IdmappedMount.supportsIdmappedMounts(at: home)
+        self.home = home
+    }
+
+    /// Whether the home's filesystem takes idmapped mounts (probed once, when first asked).
+    public var idmappedMountsWork: Bool { probe.result(home) }
+
+    /// The once-only probe, shared by copies of the shifter.
+    private final class Probe: Sendable {
+        let cached = Mutex<Bool?>(nil)
+        func result(_ home: FilePath) -> Bool {
+            cached.withLock { value in
+                if let value { return value }
+                let works = IdmappedMount.supportsIdmappedMounts(at: home)
+                value = works
+                return works
+            }
+        }
     }
 
     /// Rewrites owners, setuid/setgid bits, capabilities, ACLs and `override_stat` below `tree`.

@@ -74,7 +74,24 @@ struct TarEntry {
         Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
     }
 
-    /// Reads libarchive's parsed ACL entries of one type into the kernel's xattr encoding.
+    /// The host's uid for a user name, as GNU tar resolves ACL names on extraction.
+    private static func userID(named name: UnsafePointer<CChar>) -> UInt32? {
+        var entry = passwd(), result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.pw_uid
+    }
+
+    /// The host's gid for a group name.
+    private static func groupID(named name: UnsafePointer<CChar>) -> UInt32? {
+        var entry = group(), result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
+    }
+
+    /// Reads libarchive's parsed ACL entries of one type into the kernel's xattr encoding; `nil`
+    /// (the ACL is left out) when an entry names a user or group this host does not know.
     private static func posixACL(_ entry: OpaquePointer, type: Int32) -> [UInt8]? {
         guard archive_entry_acl_reset(entry, type) > 0 else { return nil }
         var acl = PosixACL()
@@ -92,9 +109,18 @@ struct TarEntry {
             default: continue
             }
             let named = tagValue == .user || tagValue == .group
-            acl.entries.append(.init(
-                tag: tagValue, permissions: UInt16(permset & 0o7),
-                id: named ? UInt32(bitPattern: qualifier) : PosixACL.undefinedID))
+            var id = PosixACL.undefinedID
+            if named {
+                if qualifier >= 0 {
+                    id = UInt32(bitPattern: qualifier)
+                } else if let name, let resolved = tagValue == .user ? Self.userID(named: name) : Self.groupID(named: name) {
+                    // GNU tar writes ACL entries by name; like GNU tar, resolve them on this host.
+                    id = resolved
+                } else {
+                    return nil
+                }
+            }
+            acl.entries.append(.init(tag: tagValue, permissions: UInt16(permset & 0o7), id: id))
         }
         return acl.entries.isEmpty ? nil : acl.encoded()
     }

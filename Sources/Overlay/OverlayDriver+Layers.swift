@@ -98,6 +98,9 @@ extension OverlayDriver {
                 try dir.makeDirectory(at: "work", permissions: .init(rawValue: 0o700))
                 try dir.makeDirectory(at: "merged", permissions: .init(rawValue: 0o700))
                 try dir.writeText(short, at: "link")
+                if !options.idMappings.isIdentity {
+                    try dir.writeText(Self.render(options.idMappings), at: FilePath(Self.idMappingsFile))
+                }
                 if let lowerText {
                     try dir.writeText(lowerText, at: "lower")
                 } else {

@@ -20,7 +20,12 @@ struct CreateLayer: ParsableCommand {
 
     func run() throws {
         let driver = try global.openDriver()
-        var options = CreateOptions(idMappings: IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map)))
+        let wanted = IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map))
+        try wanted.validate()
+        // The layer starts out owned as its parent is; when the mappings differ it is then
+        // shifted to the ones asked for (as containers/storage does).
+        let parentMappings = try parent.map { (parent) throws(StorageError) in try driver.idMappings(of: parent.id) } ?? wanted
+        var options = CreateOptions(idMappings: parentMappings)
         if let size { options.quota.size = try QuotaLimits.parseSize(size) }
         if let inodes { options.quota.inodes = inodes }
         if !options.quota.isEmpty && !rw {
@@ -33,6 +38,38 @@ struct CreateLayer: ParsableCommand {
         } else {
             try driver.create(id.id, parent: parent?.id, options: options)
         }
+        if parentMappings != wanted {
+            do throws(StorageError) {
+                try driver.updateLayerIDMap(id.id, toContainer: parentMappings, toHost: wanted, mountLabel: nil)
+            } catch {
+                // Nothing half-made stays behind.
+                try? driver.remove(id.id)
+                throw error
+            }
+        }
+    }
+}
+
+struct Remap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Shift a layer's file owners from the ID mapping it has to new ones.",
+        discussion: """
+            Owners, setuid/setgid bits, file capabilities (v3 root IDs), POSIX ACL entries and \
+            override_stat records are rewritten. A base layer is shifted in place; a layer with \
+            parents is shifted through its mount, copying its parents' files up.
+            Example: strata remap app --uidmap 0:100000:65536 --gidmap 0:100000:65536
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The layer's ID.") var id: LayerIDArgument
+    @Option(help: "A container:host:size uid mapping; repeatable (none: the identity).") var uidmap: [IDMapArgument] = []
+    @Option(help: "A container:host:size gid mapping; repeatable (none: the identity).") var gidmap: [IDMapArgument] = []
+
+    func run() throws {
+        let driver = try global.openDriver()
+        let wanted = IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map))
+        try wanted.validate()
+        let current = try driver.idMappings(of: id.id)
+        try driver.updateLayerIDMap(id.id, toContainer: current, toHost: wanted, mountLabel: nil)
     }
 }
 

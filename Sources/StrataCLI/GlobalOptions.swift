@@ -1,6 +1,7 @@
 import ArgumentParser
 import GraphDriver
 import Logging
+import IDShift
 import Overlay
 import ProjectQuota
 import MountLabel
@@ -50,7 +51,8 @@ public struct GlobalOptions: ParsableArguments, Sendable {
         let homePath = absolute(home)
         try makeHome(homePath)
         return try OverlayDriver(home: homePath, runHome: absolute(runHome), options: driverOptions,
-                                 quota: ProjectQuotaControl.forHome(homePath), labeler: SELinuxLabeler(), logger: logger)
+                                 quota: ProjectQuotaControl.forHome(homePath), labeler: SELinuxLabeler(),
+                                 shifter: LayerShifter(home: homePath), logger: logger)
     }
 
     /// Makes the home (and its parents) so the quota controller can look at its filesystem.

@@ -280,6 +280,13 @@ extension FileDescriptor {
         try voidSyscall { Glibc.fsync(self.rawValue) }
     }
 
+    /// Flushes the whole filesystem this descriptor lives on.
+    ///
+    /// The corresponding C function is `syncfs`.
+    public func synchronizeFileSystem() throws(Errno) {
+        try voidSyscall { strata_syncfs(self.rawValue) }
+    }
+
     /// Writes all of `buffer`, however many calls it takes.
     public func writeFully(_ buffer: UnsafeRawBufferPointer) throws(Errno) {
         var offset = 0

@@ -144,6 +144,43 @@ struct CLITests {
         #expect(!Mounts.isMountPoint(FilePath(merged)))
     }
 
+    @Test("create-layer --uidmap shifts a layer whose parent has other mappings; remap shifts in place")
+    func idMappings() throws {
+        let store = Store()
+        let source = store.root + "/src"
+        try FileManager.default.createDirectory(atPath: source + "/etc", withIntermediateDirectories: true)
+        try "x".write(toFile: source + "/etc/tool", atomically: false, encoding: .utf8)
+        #expect(chown(source + "/etc/tool", 1000, 1000) == 0 && chmod(source + "/etc/tool", 0o4755) == 0)
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
+        tar.arguments = ["-C", source, "--numeric-owner", "-cf", store.root + "/src.tar", "."]
+        try tar.run()
+        tar.waitUntilExit()
+        #expect(try strata(store, ["create-layer", "base"]).status == 0)
+        #expect(try strata(store, ["apply-diff", "base", store.root + "/src.tar"]).status == 0)
+
+        let shifted = try strata(store, ["create-layer", "ctr", "--parent", "base", "--rw",
+                                         "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"])
+        #expect(shifted.status == 0, "\(shifted.stderr)")
+        let home = store.root + "/root/overlay"
+        func owner(_ path: String) throws -> (UInt32, UInt32, UInt16) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return ((attributes[.ownerAccountID] as! NSNumber).uint32Value, (attributes[.groupOwnerAccountID] as! NSNumber).uint32Value,
+                    (attributes[.posixPermissions] as! NSNumber).uint16Value)
+        }
+        // The parent's file, copied up into the container layer with shifted owners, setuid kept.
+        #expect(try owner(home + "/ctr/diff/etc/tool") == (101_000, 101_000, 0o4755))
+        #expect(try owner(home + "/base/diff/etc/tool") == (1000, 1000, 0o4755))
+
+        #expect(try strata(store, ["remap", "base", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536"]).status == 0)
+        #expect(try owner(home + "/base/diff/etc/tool") == (201_000, 201_000, 0o4755))
+        // A mapping that cannot hold an owner fails and changes nothing.
+        let refused = try strata(store, ["remap", "base", "--uidmap", "0:300000:10", "--gidmap", "0:300000:10"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("has no host ID in the new uid mapping"))
+        #expect(try owner(home + "/base/diff/etc/tool") == (201_000, 201_000, 0o4755))
+    }
+
     @Test("errors are one line on stderr with a non-zero status")
     func errors() throws {
         let store = Store()

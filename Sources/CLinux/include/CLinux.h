@@ -117,6 +117,7 @@ void strata_set_errno(int value);
 extern const long STRATA_UTIME_OMIT;
 extern const int STRATA_AT_EMPTY_PATH;
 int strata_flock(int fd, int operation);
+int strata_syncfs(int fd);
 int strata_statfs(const char *path, struct statfs *buf);
 int strata_fstatfs(int fd, struct statfs *buf);
 #endif
