@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GraphDriver
 
 /// A content descriptor of the OCI image spec: what a blob is, its digest and size.
