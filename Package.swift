@@ -149,7 +149,7 @@ let package = Package(
             dependencies: ["GraphDriver"]),
         .testTarget(
             name: "OverlayTests",
-            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem",
+            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem", "MountLabel", "TestTiers",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "ProjectQuotaTests",

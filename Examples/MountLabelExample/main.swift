@@ -24,7 +24,7 @@ let labeler = SELinuxLabeler()
 print("SELinux enabled: \(labeler.isEnabled)")
 do {
     if let option = try labeler.mountOption(for: label) {
-        print("label \(label) becomes the mount option \(option.name)=\"\(option.value ?? "")\"")
+        print("label \(label) becomes the mount option \(option)")
     } else {
         print("label \(label) becomes no mount option: with SELinux off a context= option would be ignored")
         print("(run this on a host with SELinux enabled and a policy that defines the label's type)")
@@ -45,7 +45,7 @@ _ = creat(dir + "/lower/hello", 0o644)
 do {
     let option = try labeler.mountOption(for: label)!
     try Mounts.mount(source: "overlay", target: FilePath(dir + "/merged"), type: "overlay",
-                     data: "lowerdir=\(dir)/lower,upperdir=\(dir)/upper,workdir=\(dir)/work,context=\"\(option.value!)\"")
+                     data: "lowerdir=\(dir)/lower,upperdir=\(dir)/upper,workdir=\(dir)/work,\(option)")
     print("mounted an overlay at \(dir)/merged; its file hello is labeled \(try SELinux.label(of: FilePath(dir + "/merged/hello"))?.rawValue ?? "-")")
     try Mounts.unmount(FilePath(dir + "/merged"))
 } catch {

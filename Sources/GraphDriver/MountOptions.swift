@@ -42,6 +42,19 @@ public struct MountOption: Sendable, Hashable, CustomStringConvertible {
         return MountOption(name: name, value: value)
     }
 
+    /// A key whose value is written in double quotes, so that it may hold commas, as `mount(2)`
+    /// data needs for `context="system_u:object_r:container_file_t:s0:c1,c2"`. The stored value
+    /// keeps the quotes; the `fsconfig(2)` path passes it without them.
+    public static func quoted(_ name: String, _ value: String) throws(StorageError) -> MountOption {
+        guard !value.contains(where: { $0 == "\"" || $0 == "\0" || $0 == "\n" }) else {
+            throw StorageError(.invalidArgument, "parse mount option", reason:
+                "the value of '\(name)' cannot hold quotes, NUL or newlines")
+        }
+        let quotedValue = "\"" + value + "\""
+        try validate(name, quotedValue)
+        return MountOption(name: name, value: quotedValue)
+    }
+
     /// Parses `name` or `name=value`.
     public init(parsing text: String) throws(StorageError) {
         if let eq = text.firstIndex(of: "=") {
@@ -62,8 +75,13 @@ public struct MountOption: Sendable, Hashable, CustomStringConvertible {
 
     private static func validate(_ name: String, _ value: String?) throws(StorageError) {
         let bad: (Character) -> Bool = { $0 == "," || $0 == "\0" || $0 == "\n" }
-        guard !name.isEmpty, !name.contains(where: { bad($0) || $0 == "=" }),
-              !(value ?? "").contains(where: bad)
+        // A value in double quotes (and no quote inside) may hold commas.
+        let isQuoted = value.map { $0.count >= 2 && $0.hasPrefix("\"") && $0.hasSuffix("\"")
+            && !$0.dropFirst().dropLast().contains("\"") } ?? false
+        let valueIsBad = isQuoted
+            ? (value ?? "").contains(where: { $0 == "\0" || $0 == "\n" })
+            : (value ?? "").contains(where: bad)
+        guard !name.isEmpty, !name.contains(where: { bad($0) || $0 == "=" }), !valueIsBad
         else {
             throw StorageError(.invalidArgument, "parse mount option", reason:
                 "'\(name)\(value.map { "=" + $0 } ?? "")' is not a single mount option (name or name=value, no commas)")

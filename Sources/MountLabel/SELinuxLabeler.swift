@@ -15,15 +15,15 @@ public struct SELinuxLabeler: MountLabeler {
     }
 
     /// The `context` option for `label`, after checking the label against the loaded policy.
-    /// The value is left unquoted here: the mount boundary quotes it in `mount(2)` data (where a
-    /// comma between categories would end the option) and passes it bare to `fsconfig(2)`.
+    /// The value is quoted, as `mount(2)` data needs when categories hold a comma; the
+    /// `fsconfig(2)` path passes it without the quotes.
     public func mountOption(for label: SELinuxContext) throws(StorageError) -> MountOption? {
         guard isEnabled else { return nil }
         guard SELinux.isValid(label) else {
             throw StorageError(.invalidArgument, "label mount", reason:
                 "'\(label)' is not a valid context in the loaded SELinux policy")
         }
-        return try .value("context", label.rawValue)
+        return try .quoted("context", label.rawValue)
     }
 
     /// Labels every file of the tree at `path` with `label` (with its categories dropped when

@@ -85,3 +85,15 @@ import Testing
         #expect(!NoShifting().supportsIdmappedMounts(mapped))
     }
 }
+
+@Suite("Quoted mount options")
+struct QuotedMountOptionTests {
+    @Test("a quoted value may hold commas; quotes inside are refused")
+    func quoted() throws {
+        let option = try MountOption.quoted("context", "system_u:object_r:container_file_t:s0:c1,c2")
+        #expect(option.description == "context=\"system_u:object_r:container_file_t:s0:c1,c2\"")
+        #expect(throws: StorageError.self) { try MountOption.quoted("context", "a\"b") }
+        #expect(throws: StorageError.self) { try MountOption.value("context", "a,b") }
+        #expect(try MountOption(parsing: "context=\"a:b:c:s0:c1,c2\"").value == "\"a:b:c:s0:c1,c2\"")
+    }
+}
