@@ -181,6 +181,87 @@ struct CLITests {
         #expect(try owner(home + "/base/diff/etc/tool") == (201_000, 201_000, 0o4755))
     }
 
+    @Test("--json output parses back for layers, metadata, changes, usage and check-host")
+    func jsonOutputs() throws {
+        let store = Store()
+        #expect(try strata(store, ["create-layer", "base"]).status == 0)
+        #expect(try strata(store, ["create-layer", "app", "--parent", "base", "--rw"]).status == 0)
+        let merged = try strata(store, ["mount", "app"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try "twelve bytes".write(toFile: merged + "/note", atomically: false, encoding: .utf8)
+        #expect(try strata(store, ["unmount", "app"]).status == 0)
+
+        let layers = try JSONSerialization.jsonObject(with: Data(try strata(store, ["layers", "--json"]).stdout.utf8)) as? [String]
+        #expect(layers == ["app", "base"])
+        let metadata = try JSONSerialization.jsonObject(with: Data(try strata(store, ["metadata", "app", "--json"]).stdout.utf8)) as? [String: String]
+        #expect(metadata?["UpperDir"] == store.root + "/root/overlay/app/diff")
+        #expect(metadata?["LowerDir"] == store.root + "/root/overlay/base/diff")
+        let changes = try JSONSerialization.jsonObject(with: Data(try strata(store, ["changes", "app", "--json"]).stdout.utf8)) as? [[String: String]]
+        #expect(changes == [["kind": "A", "path": "/note"]])
+        let usage = try JSONSerialization.jsonObject(with: Data(try strata(store, ["usage", "app", "--json"]).stdout.utf8)) as? [String: Int]
+        #expect(usage?["inodes"] == 2)
+        #expect((usage?["bytes"] ?? 0) >= 12)
+        let host = try JSONSerialization.jsonObject(with: Data(try strata(store, ["check-host", "--json"]).stdout.utf8)) as? [String: [String: Any]]
+        #expect(host?["overlay filesystem"]?["present"] as? Bool == true)
+
+        // diff -o writes the tar; cleanup leaves nothing mounted.
+        let tarPath = store.root + "/app.tar"
+        #expect(try strata(store, ["diff", "app", "-o", tarPath]).status == 0)
+        #expect(try String(contentsOfFile: tarPath, encoding: .isoLatin1).contains("note"))
+        #expect(try strata(store, ["cleanup"]).status == 0)
+    }
+
+    @Test("bad input is refused with a clear message", arguments: [
+        (["create-layer", "x", "--uidmap", "0:1"], "--uidmap"),
+        (["create-layer", "x", "--uidmap", "0:100000:65536", "--uidmap", "100:5:10"], "share container IDs"),
+        (["create-layer", "x", "--rw", "--size", "10Q"], "size"),
+        (["create-layer", "x", "--size", "1G"], "writable layers"),
+        (["create-layer", "x", "--parent", "missing"], "does not exist"),
+        (["apply-diff", "missing", "/dev/null"], "does not exist"),
+        (["mount", "missing", "--option", "=x"], "mount option"),
+        (["status", "--storage-opt", "size"], "key=value"),
+        (["status", "--storage-opt", "force_mask=9999"], "force_mask"),
+    ])
+    func badInput(_ arguments: [String], _ expected: String) throws {
+        let store = Store()
+        let result = try strata(store, arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+        #expect(try strata(store, ["exists", "x"]).status == 1)
+    }
+
+    @Test("an OCI layout made by umoci imports and mounts through the command line",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/umoci"), "needs umoci (make test installs it)"))
+    func importUmoci() throws {
+        let store = Store()
+        let layout = store.root + "/layout", bundle = store.root + "/bundle"
+        let script = """
+            set -e
+            umoci init --layout \(layout) && umoci new --image \(layout):v1
+            umoci unpack --image \(layout):v1 \(bundle)
+            mkdir -p \(bundle)/rootfs/etc && echo imported > \(bundle)/rootfs/etc/marker
+            umoci repack --image \(layout):v1 \(bundle)
+            """
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        shell.standardOutput = FileHandle.nullDevice
+        try shell.run()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0)
+        let imported = try strata(store, ["import", layout + ":v1"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let top = imported.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(top.count == 64)
+        #expect(try strata(store, ["create-layer", "ctr", "--parent", top, "--rw"]).status == 0)
+        let merged = try strata(store, ["mount", "ctr"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try String(contentsOfFile: merged + "/etc/marker", encoding: .utf8) == "imported\n")
+        #expect(try strata(store, ["unmount", "ctr"]).status == 0)
+        let again = try strata(store, ["import", layout + ":v1"])
+        #expect(again.stdout == imported.stdout)
+        let missing = try strata(store, ["import", layout + ":nope"])
+        #expect(missing.status == 1 && missing.stderr.contains("no image tagged 'nope'"))
+    }
+
     @Test("errors are one line on stderr with a non-zero status")
     func errors() throws {
         let store = Store()
