@@ -103,3 +103,29 @@ struct DriverQuotaKernelTierTests {
         #expect(try store.quota.limits(of: FilePath(store.home + "/second/diff")) == QuotaLimits(size: 30 << 20))
     }
 }
+
+/// The quota example program, run where it can work: on the kernel tier's XFS.
+@Suite("Quota example (kernel tier)", .kernelTier(.xfsProjectQuota))
+struct QuotaExampleKernelTierTests {
+    @Test("ProjectQuotaExample limits a directory to 10 MiB and shows the write that fails")
+    func example() throws {
+        let home = try QuotaHost.scratch("example")
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("ProjectQuotaExample").path) && dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        let process = Process()
+        process.executableURL = dir.appendingPathComponent("ProjectQuotaExample")
+        process.arguments = [home]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("limited to 10 MiB"))
+        #expect(text.contains("write after 10 MiB failed") || text.contains("write after 9 MiB failed"), "\(text)")
+    }
+}
