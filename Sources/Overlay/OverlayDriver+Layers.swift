@@ -247,16 +247,7 @@ extension OverlayDriver {
         return try attempt("measure layer \(id)", layer.diff) { () throws(Errno) in
             let dir = try FileDescriptor.openDirectory(layer.diff)
             defer { dir.closeQuietly() }
-            var seen = Set<UInt64>()
-            var usage = DiskUsage(bytes: 0, inodes: 1)
-            try TreeCopy.walk(dir) { (parent: FileDescriptor, name: String, st: FileStatus) throws(Errno) in
-                if st.linkCount > 1 && st.kind != .directory {
-                    guard seen.insert(st.inode).inserted else { return }
-                }
-                usage.inodes += 1
-                usage.bytes += st.size
-            }
-            return usage
+            return try DiskUsageWalker.measure(dir)
         }
     }
 }

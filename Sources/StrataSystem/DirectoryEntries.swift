@@ -54,6 +54,29 @@ extension FileDescriptor {
         }
     }
 
+    /// Calls `body` with each entry's name as the kernel gave it (NUL-terminated, valid only
+    /// during the call) and its kind, except `.` and `..`: no string is made per entry.
+    public func forEachDirectoryEntryName(_ body: (UnsafePointer<CChar>, FileKind) throws(Errno) -> Void) throws(Errno) {
+        _ = try syscall { Glibc.lseek(rawValue, 0, SEEK_SET) }
+        let capacity = 32 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        defer { buffer.deallocate() }
+        while true {
+            let filled = try syscall { strata_getdents64(rawValue, buffer, capacity) }
+            if filled == 0 { return }
+            var offset = 0
+            while offset < filled {
+                let record = buffer + offset
+                let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                let type = record.load(fromByteOffset: 18, as: UInt8.self)
+                let name = (record + 19).assumingMemoryBound(to: CChar.self)
+                offset += length
+                if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { continue }
+                try body(name, FileKind(directoryEntryType: type))
+            }
+        }
+    }
+
     /// Removes everything below this directory (not the directory itself), never following a
     /// symlink and never crossing into a mount point's contents: a mount point below it (a bind
     /// mount of the same filesystem included) stops the removal with `EXDEV`, and nothing on the

@@ -47,6 +47,12 @@ struct DriverQuotaKernelTierTests {
         let usage = try store.driver.readWriteDiskUsage(app)
         #expect(usage.bytes >= 4 << 20 && usage.bytes < (4 << 20) + (256 << 10))
         #expect(writeFile(merged.string + "/too-much", count: 8 << 20) == .noSpace)
+
+        // The limit belongs to the layer, not the mount: it holds after unmounting and mounting again.
+        try store.driver.put(app)
+        let again = try store.driver.get(app, options: MountOptions())
+        _ = unlink(again.string + "/too-much")
+        #expect(writeFile(again.string + "/after-remount", count: 8 << 20) == .noSpace)
     }
 
     @Test("applying a diff to a limited layer keeps its project and its limit")
