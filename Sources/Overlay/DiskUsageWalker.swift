@@ -70,7 +70,7 @@ enum DiskUsageWalker {
             var subdirectories: [FileDescriptor] = []
             var failure: Errno?
             do throws(Errno) {
-                try directory.forEachDirectoryEntryName { (name, _) throws(Errno) in
+                try directory.forEachDirectoryEntryName { (name, _, _) throws(Errno) in
                     let status = try directory.status(atRawName: name)
                     if status.kind == .directory {
                         subdirectories.append(try directory.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW))

@@ -28,6 +28,18 @@ extension FileDescriptor {
 
     /// Calls `body` for each entry of this directory, except `.` and `..`.
     public func forEachDirectoryEntry(_ body: (DirectoryEntry) throws(Errno) -> Void) throws(Errno) {
+        try forEachDirectoryEntryName { (name, inode, kind) throws(Errno) in
+            let text = String(decoding: UnsafeRawBufferPointer(start: name, count: strlen(name)), as: UTF8.self)
+            try body(DirectoryEntry(name: text, inode: inode, kind: kind))
+        }
+    }
+
+    /// Calls `body` with each entry's name as the kernel gave it (NUL-terminated, valid only
+    /// during the call), its inode and its kind, except `.` and `..`: no string is made per entry.
+    /// This is the one loop over `getdents64(2)` records; the other listings are built on it.
+    public func forEachDirectoryEntryName(
+        _ body: (UnsafePointer<CChar>, UInt64, FileKind) throws(Errno) -> Void
+    ) throws(Errno) {
         _ = try syscall { Glibc.lseek(rawValue, 0, SEEK_SET) }
         let capacity = 32 * 1024
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
@@ -42,37 +54,10 @@ extension FileDescriptor {
                 let inode = record.loadUnaligned(as: UInt64.self)
                 let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
                 let type = record.load(fromByteOffset: 18, as: UInt8.self)
-                let namePointer = (record + 19).assumingMemoryBound(to: CChar.self)
-                offset += length
-                let nameLength = strlen(namePointer)
-                if nameLength == 1 && namePointer[0] == 0x2E { continue }
-                if nameLength == 2 && namePointer[0] == 0x2E && namePointer[1] == 0x2E { continue }
-                let name = String(
-                    decoding: UnsafeRawBufferPointer(start: namePointer, count: nameLength), as: UTF8.self)
-                try body(DirectoryEntry(name: name, inode: inode, kind: FileKind(directoryEntryType: type)))
-            }
-        }
-    }
-
-    /// Calls `body` with each entry's name as the kernel gave it (NUL-terminated, valid only
-    /// during the call) and its kind, except `.` and `..`: no string is made per entry.
-    public func forEachDirectoryEntryName(_ body: (UnsafePointer<CChar>, FileKind) throws(Errno) -> Void) throws(Errno) {
-        _ = try syscall { Glibc.lseek(rawValue, 0, SEEK_SET) }
-        let capacity = 32 * 1024
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
-        defer { buffer.deallocate() }
-        while true {
-            let filled = try syscall { strata_getdents64(rawValue, buffer, capacity) }
-            if filled == 0 { return }
-            var offset = 0
-            while offset < filled {
-                let record = buffer + offset
-                let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
-                let type = record.load(fromByteOffset: 18, as: UInt8.self)
                 let name = (record + 19).assumingMemoryBound(to: CChar.self)
                 offset += length
                 if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { continue }
-                try body(name, FileKind(directoryEntryType: type))
+                try body(name, inode, FileKind(directoryEntryType: type))
             }
         }
     }
