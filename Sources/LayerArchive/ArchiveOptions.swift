@@ -28,12 +28,20 @@ public struct ApplyOptions: Sendable {
     /// then written as empty regular files that the xattr describes.
     public var forceMask: FilePermissions?
     /// How many threads finish small files while the stream is read (0: the reader writes
-    /// every file itself). The default is one fewer than the processors, at least one.
+    /// every file itself).
     public var writerThreads: Int
 
-    /// One writer per processor besides the reader's, at least one.
+    /// Inline writing on machines of one or two processors, else one writer per processor
+    /// besides the reader's (at most four).
+    ///
+    /// Measured here (2 cores with other work running, load 3.7; ext4 on a loop file; 100,000
+    /// files of 1–4 KiB; GNU tar 3.0–3.2 s):
+    /// the reader creates every file itself, so the pool only takes over write, chown, chmod,
+    /// xattrs and close, and on two cores its threads compete with the reader: inline 3.1–3.4 s,
+    /// one writer 3.3–3.4 s, two writers 3.7–4.1 s.
     public static var defaultWriterThreads: Int {
-        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) - 1)
+        let processors = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return processors > 2 ? min(processors - 1, 4) : 0
     }
 
     public init(
