@@ -1,4 +1,5 @@
 import GraphDriver
+import LayerArchive
 import StrataSystem
 import SystemPackage
 
@@ -247,7 +248,7 @@ extension OverlayDriver {
         return try attempt("measure layer \(id)", layer.diff) { () throws(Errno) in
             let dir = try FileDescriptor.openDirectory(layer.diff)
             defer { dir.closeQuietly() }
-            return try DiskUsageWalker.measure(dir)
+            return try TreeSize.measure(dir)
         }
     }
 }

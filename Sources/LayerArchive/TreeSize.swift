@@ -7,10 +7,10 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Measures a directory tree (bytes of apparent size and inodes, hard-linked files counted once)
-/// when no quota can say it: two threads share a stack of open directories, names are read
-/// straight from `getdents64` and stated with `fstatat` on the directory's descriptor.
-enum DiskUsageWalker {
+/// Measures a directory tree: bytes of apparent size and inodes, a hard-linked file counted once.
+/// Two threads share a stack of open directories; names are read straight from `getdents64` and
+/// stated with `fstatat` on the directory's descriptor (no path is built, no file is opened).
+public enum TreeSize {
     private final class Shared: @unchecked Sendable {
         let lock = Mutex<State>(State())
         struct State {
@@ -18,13 +18,18 @@ enum DiskUsageWalker {
             var busy = 0
             var bytes: Int64 = 0
             var inodes: Int64 = 0
+            var countDirectories = true
             var linked = Set<UInt64>()
             var failure: Errno?
         }
     }
 
-    static func measure(_ root: FileDescriptor, threads: Int = 2) throws(Errno) -> DiskUsage {
+    /// Measures everything below `root` (and `root` itself as one inode). With
+    /// `directorySizes: false`, directories count as inodes but not as bytes: the size of a
+    /// layer's diff as containers/storage reports it.
+    public static func measure(_ root: FileDescriptor, directorySizes: Bool = true, threads: Int = 2) throws(Errno) -> DiskUsage {
         let shared = Shared()
+        shared.lock.withLock { $0.countDirectories = directorySizes }
         let first = try root.open(at: ".", flags: O_RDONLY | O_DIRECTORY)
         shared.lock.withLock { $0.pending.append(first) }
         var workers: [pthread_t] = []
@@ -33,7 +38,7 @@ enum DiskUsageWalker {
             let context = Unmanaged.passRetained(shared).toOpaque()
             if pthread_create(&thread, nil, { raw in
                 let shared = Unmanaged<Shared>.fromOpaque(raw!).takeRetainedValue()
-                DiskUsageWalker.work(shared)
+                TreeSize.work(shared)
                 return nil
             }, context) == 0 {
                 workers.append(thread)
@@ -65,6 +70,7 @@ enum DiskUsageWalker {
                 next = taken
             }
             let directory = next!
+            let countDirectories = shared.lock.withLock { $0.countDirectories }
             var bytes: Int64 = 0, inodes: Int64 = 0
             var linked: [(inode: UInt64, size: Int64)] = []
             var subdirectories: [FileDescriptor] = []
@@ -74,6 +80,9 @@ enum DiskUsageWalker {
                     let status = try directory.status(atRawName: name)
                     if status.kind == .directory {
                         subdirectories.append(try directory.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW))
+                        inodes += 1
+                        if countDirectories { bytes += status.size }
+                        return
                     } else if status.linkCount > 1 {
                         linked.append((status.inode, status.size))
                         return
