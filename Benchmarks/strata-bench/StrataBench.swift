@@ -7,7 +7,7 @@ struct StrataBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata-bench",
         abstract: "Time Strata's layer apply and export side by side with GNU tar.",
-        subcommands: [RunCommand.self, FixturesCommand.self, CleanCommand.self,
+        subcommands: [RunCommand.self, CompareCommand.self, FixturesCommand.self, CleanCommand.self,
                       ApplyChildCommand.self, ExportChildCommand.self],
         defaultSubcommand: RunCommand.self)
 }
