@@ -138,10 +138,11 @@ struct CompareCommand: ParsableCommand {
     }
 
     static func containersStorageVersion() -> String {
+        // Its `version` command prints nothing in Debian's build; ask dpkg.
         let file = "/tmp/strata-bench-cs-version.txt"
         defer { unlink(file) }
-        _ = try? Shell.measure(["containers-storage", "version"], stdoutTo: file)
-        return Shell.readLines(file).first { $0.hasPrefix("Version") }?.trimmed(of: " \t") ?? "version unknown"
+        _ = try? Shell.measure(["dpkg-query", "-W", "-f", "${Version}", "containers-storage"], stdoutTo: file)
+        return Shell.readLines(file).first.map { "Debian \($0)" } ?? "version unknown"
     }
 }
 

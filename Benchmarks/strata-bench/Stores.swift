@@ -55,7 +55,9 @@ final class BenchStore {
             // env execs containers-storage, so the timed process (and its RSS) is c/s's own.
             return ["env", "CONTAINERS_STORAGE_CONF=\(config)", "containers-storage"] + arguments
         default:
-            return [strataExecutable, "--root", fs.path("strata"), "--run-root", fs.path("strata-run")] + arguments
+            // The global options belong to each subcommand: `strata SUB --root R --run-root RR …`.
+            return [strataExecutable, arguments[0], "--root", fs.path("strata"), "--run-root", fs.path("strata-run")]
+                + arguments.dropFirst()
         }
     }
 
