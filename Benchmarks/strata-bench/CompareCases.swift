@@ -16,6 +16,8 @@ struct CompareStep {
     var standardOutput: String? = nil
     /// Untimed, after the call: checks or describes what it produced (compared across sides).
     var summary: (() throws -> String)? = nil
+    /// Skip (and report "cannot") when the step before failed: unmount after a refused mount.
+    var needsPreviousStep = false
 
     init(_ label: String, _ arguments: [String]?, reason: String? = nil, standardOutput: String? = nil,
          summary: (() throws -> String)? = nil) {
@@ -116,8 +118,11 @@ struct ChangedLayerCase: CompareCase {
     }
 }
 
-/// Mount and unmount of a layer with 1, 100, 128 and 500 layers below it, in one chain of 501
-/// empty layers made with create-layer (untimed).
+/// Mount and unmount at depth 1, 100, 128 and 500: a mount of a layer with 0, 99, 127 and 499
+/// layers below it (depth counts every layer in the mount, the mounted one included), in one
+/// chain of 500 empty layers made with create-layer (untimed). Strata creates at most 500 layers in
+/// a chain (a layer with 499 parents), so that even its read-only mount, which stacks the layer's
+/// own diff as a lower, stays within overlayfs's 500 lowers.
 struct MountDepthCase: CompareCase {
     static let depths = [1, 100, 128, 500]
     var name: String { "mount depth" }
@@ -127,11 +132,11 @@ struct MountDepthCase: CompareCase {
         let deepest = Self.depths.max()!
         var built = -1
         var failure: String?
-        for i in 0...deepest {
+        for i in 0..<deepest {
             let parent = i == 0 ? nil : "c\(i - 1)"
             let usage = try Shell.measure(store.createLayer("c\(i)", parent: parent), stdoutTo: "/dev/null")
             if usage.status != 0 {
-                failure = "create-layer at depth \(i) failed"
+                failure = "create-layer of a layer \(i + 1) deep failed"
                 break
             }
             built = i
@@ -139,19 +144,21 @@ struct MountDepthCase: CompareCase {
         if let failure { context.log("\(store.side) mount depth: \(failure)") }
         var steps: [CompareStep] = []
         for depth in Self.depths {
-            if depth > built {
+            if depth - 1 > built {
                 steps.append(CompareStep("mount depth \(depth)", nil, reason: "cannot (\(failure ?? "?"))"))
                 steps.append(CompareStep("unmount depth \(depth)", nil, reason: "cannot"))
                 continue
             }
             let merged = store.fs.path("merged-\(depth).txt")
-            steps.append(CompareStep("mount depth \(depth)", store.mount("c\(depth)"), standardOutput: merged) {
+            steps.append(CompareStep("mount depth \(depth)", store.mount("c\(depth - 1)"), standardOutput: merged) {
                 let path = Shell.readLines(merged).first ?? ""
                 var st = stat()
                 guard stat(path, &st) == 0 else { throw BenchError("mount printed \(path), which is not there") }
                 return "mounted"
             })
-            steps.append(CompareStep("unmount depth \(depth)", store.unmount("c\(depth)")))
+            var unmount = CompareStep("unmount depth \(depth)", store.unmount("c\(depth - 1)"))
+            unmount.needsPreviousStep = true
+            steps.append(unmount)
         }
         return steps
     }

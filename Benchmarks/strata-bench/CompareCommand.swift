@@ -101,7 +101,13 @@ struct CompareCommand: ParsableCommand {
                         table.prepareFailed(item.name, side)
                         continue
                     }
+                    var previousFailed = false
                     for step in steps {
+                        if step.needsPreviousStep && previousFailed {
+                            table.record(step.label, side, failure: "cannot")
+                            continue
+                        }
+                        previousFailed = true
                         guard let arguments = step.arguments else {
                             table.record(step.label, side, failure: step.reason ?? "-")
                             continue
@@ -115,6 +121,7 @@ struct CompareCommand: ParsableCommand {
                             if verbose { Shell.emit("  \(step.label) \(side) run \(run): exit status \(usage.status)") }
                             continue
                         }
+                        previousFailed = false
                         var summary = ""
                         do { summary = try step.summary?() ?? "" } catch { summary = "check failed: \(error)" }
                         table.record(step.label, side, usage: usage, summary: summary)
