@@ -183,7 +183,13 @@ struct IDShiftCase: CompareCase {
             var owner = "?"
             try store.throughMount("shifted") { merged in
                 var st = stat()
-                let probe = fixture == .minbase ? "/etc/passwd" : "/."
+                // A file of the base layer (not the root directory: c/s re-creates the upper
+                // directory after its walk, owned by host root).
+                let probe = switch fixture {
+                case .minbase: "/etc/passwd"
+                case .small: "/000/000/file-0"
+                case .large: "/blob-0.bin"
+                }
                 if lstat(merged + probe, &st) == 0 { owner = "\(st.st_uid):\(st.st_gid)" }
             }
             return "base file owned by \(owner) in the shifted layer"
