@@ -6,8 +6,8 @@ import ArgumentParser
 struct StrataBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata-bench",
-        abstract: "Time Strata's layer apply and export side by side with GNU tar.",
-        subcommands: [RunCommand.self, FixturesCommand.self, CleanCommand.self,
+        abstract: "Time Strata's layer apply and export against GNU tar (run), and the strata CLI against containers-storage (compare).",
+        subcommands: [RunCommand.self, CompareCommand.self, FixturesCommand.self, CleanCommand.self,
                       ApplyChildCommand.self, ExportChildCommand.self],
         defaultSubcommand: RunCommand.self)
 }
