@@ -31,17 +31,16 @@ public struct ApplyOptions: Sendable {
     /// every file itself).
     public var writerThreads: Int
 
-    /// Inline writing on machines of one or two processors, else one writer per processor
-    /// besides the reader's (at most four).
+    /// One writer per processor besides the reader's, at least one and at most four.
     ///
-    /// Measured here (2 cores with other work running, load 3.7; ext4 on a loop file; 100,000
-    /// files of 1–4 KiB; GNU tar 3.0–3.2 s):
-    /// the reader creates every file itself, so the pool only takes over write, chown, chmod,
-    /// xattrs and close, and on two cores its threads compete with the reader: inline 3.1–3.4 s,
-    /// one writer 3.3–3.4 s, two writers 3.7–4.1 s.
+    /// Measured here (2 cores; ext4 on a loop file; 100,000 files of 1–4 KiB): with the second
+    /// core free, GNU tar 2.73–2.84 s, one writer 2.52–2.54 s, inline 2.90–3.08 s; with the
+    /// machine loaded by other builds (load 3.7), tar 3.0–3.2 s, one writer 3.3–3.4 s, inline
+    /// 3.1–3.4 s, two writers 3.7–4.1 s. The reader creates every file itself, so more writers
+    /// than free cores only compete with it.
     public static var defaultWriterThreads: Int {
         let processors = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-        return processors > 2 ? min(processors - 1, 4) : 0
+        return min(max(1, processors - 1), 4)
     }
 
     public init(
