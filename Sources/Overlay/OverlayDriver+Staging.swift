@@ -136,11 +136,11 @@ extension OverlayDriver {
                 if entry.name.hasPrefix("differ-") {
                     if stagingLocks.withLock({ $0[path] != nil }) { continue }
                     guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
-                    withExtendedLifetime(held) { try? cwd.removeTree(at: path) }
+                    withExtendedLifetime(held) { try? removeStaging(path) }
                 } else {
-                    // An apply through a mount that crashed may have left its mount behind.
-                    try? Mounts.unmount(path.appending("merged"), flags: .detach)
-                    try? cwd.removeTree(at: path)
+                    // An apply through a mount that crashed may have left its mount behind, and
+                    // a remove that crashed its layer's quota project: both are undone first.
+                    try? removeStaging(path)
                 }
             }
         }
