@@ -101,6 +101,9 @@ extension OverlayDriver {
                 if !options.idMappings.isIdentity {
                     try dir.writeText(Self.render(options.idMappings), at: FilePath(Self.idMappingsFile))
                 }
+                if options.incomplete {
+                    try dir.writeText(Self.processStamp(), at: FilePath(Self.incompleteFile))
+                }
                 if let lowerText {
                     try dir.writeText(lowerText, at: "lower")
                 } else {

@@ -144,6 +144,32 @@ extension OverlayDriver {
                 }
             }
         }
+        // What a crashed apply (or small write) left inside layer directories: applies hold the
+        // store lock shared, so none is in flight.
+        for (root, readOnly) in searchedStores where !readOnly {
+            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
+            defer { dir.closeQuietly() }
+            for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
+                guard !Self.reservedNames.contains(entry.name), (try? LayerID(entry.name)) != nil,
+                      let layer = try? dir.openDirectory(at: FilePath(entry.name))
+                else { continue }
+                defer { layer.closeQuietly() }
+                for leftover in (try? layer.directoryEntries()) ?? [] where Self.isLeftover(leftover.name) {
+                    try? removeStaging(root.appending(entry.name).appending(leftover.name))
+                }
+                // A layer created for contents that never came (its creator died).
+                if let id = try? LayerID(entry.name), isAbandoned(id) {
+                    let graveyard = root.appending("staging").appending("remove-\(entry.name)-\(randomSuffix())")
+                    try? cwd.makeDirectoryIfMissing(at: root.appending("staging"))
+                    if (try? cwd.rename(root.appending(entry.name), to: graveyard)) != nil {
+                        try? removeStaging(graveyard)
+                        try? cwd.remove(at: counts.directory.appending(entry.name))
+                    }
+                }
+            }
+            // Short links of layers a crash took away (and links a crash never made).
+            try? repairLinks(in: root)
+        }
         // Views a crashed naive diff left in the run home.
         if let run = try? FileDescriptor.openDirectory(runHome) {
             defer { run.closeQuietly() }

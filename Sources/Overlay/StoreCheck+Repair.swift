@@ -29,6 +29,17 @@ extension OverlayDriver {
                 if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
                     try? cwd.remove(at: counts.directory.appending(id.rawValue))
                 }
+            case .incompleteLayer:
+                // Its contents never arrived; the importer that made it would remake it.
+                if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
+                    note("removed incomplete layer", problem.path, Result { () throws(Errno) in
+                        let graveyard = path.removingLastComponent().appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
+                        try cwd.makeDirectoryIfMissing(at: path.removingLastComponent().appending("staging"))
+                        try cwd.rename(path, to: graveyard)
+                        try removeStaging(graveyard)
+                    })
+                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                }
             case .missingDirectory:
                 note("made missing directory", problem.path, Result { () throws(Errno) in
                     try cwd.makeDirectoryIfMissing(at: path, permissions: .init(rawValue: 0o700))

@@ -28,6 +28,8 @@ public struct StoreProblem: Sendable, Hashable, CustomStringConvertible {
         case staleMountCount = "stale mount count"
         /// An `l/` entry pointing at no layer.
         case orphanLink = "orphan short link"
+        /// A layer created incomplete (an import's) whose contents never arrived.
+        case incompleteLayer = "incomplete layer"
     }
 
     /// What kind of damage it is.
@@ -163,11 +165,12 @@ extension OverlayDriver {
         // Leftovers of an apply (`.diff.apply-*`) or of a small file's atomic write (`.*.tmp`, `*.new`).
         if let dir = try? FileDescriptor.openDirectory(directory) {
             defer { dir.closeQuietly() }
-            for entry in (try? dir.directoryEntries()) ?? []
-            where entry.name.hasPrefix(".diff.apply-") || (entry.name.hasPrefix(".") && entry.name.hasSuffix(".tmp"))
-                || entry.name == Self.idMappingsFile + ".new" || entry.name == "merged.1" {
+            for entry in (try? dir.directoryEntries()) ?? [] where Self.isLeftover(entry.name) {
                 problems.append(StoreProblem(.staleStaging, directory.appending(entry.name), "left by an operation that did not finish"))
             }
+        }
+        if isAbandoned(layer.id) {
+            problems.append(StoreProblem(.incompleteLayer, directory, "created for contents that never arrived"))
         }
         let text = (try? cwd.readText(at: directory.appending("link"))).map { $0.hasSuffix("\n") ? String($0.dropLast()) : $0 }
         if let short = text, ShortLinks.isShortName(Substring(short)) {
@@ -182,6 +185,14 @@ extension OverlayDriver {
             problems.append(StoreProblem(.brokenLower, directory.appending("lower"), "'\(entry)' does not lead to a layer"))
         }
         return problems
+    }
+
+    /// Whether a name in a layer's directory is a leftover of an operation that did not finish:
+    /// an apply's staging tree (`.diff.apply-*`), a small file's atomic write (`.*.tmp`,
+    /// `idmaps.new`) or an unmount's fresh mount point (`merged.1`).
+    static func isLeftover(_ name: String) -> Bool {
+        name.hasPrefix(".diff.apply-") || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
+            || name == idMappingsFile + ".new" || name == "merged.1"
     }
 
     /// Whether a `lower` entry (`l/<short>`) leads to an existing layer's `diff` in some store.
@@ -252,5 +263,51 @@ extension OverlayDriver {
     private func readCount(_ path: FilePath) -> Int {
         guard let text = try? FileDescriptor.currentWorkingDirectory.readText(at: path) else { return 0 }
         return Int(text.split(separator: "\n").first ?? "") ?? 0
+    }
+}
+
+extension OverlayDriver: IncompleteLayerMarking {
+    /// The file in a layer's directory marking it incomplete.
+    static let incompleteFile = "incomplete"
+
+    /// Removes the layer's `incomplete` marker.
+    public func markComplete(_ id: LayerID) throws(StorageError) {
+        let layer = try locate(id, operation: "mark layer \(id) complete")
+        let path = layer.directory.appending(Self.incompleteFile)
+        try attempt("mark layer \(id) complete", path) { () throws(Errno) in
+            do throws(Errno) { try FileDescriptor.currentWorkingDirectory.remove(at: path) } catch .noSuchFileOrDirectory {}
+        }
+    }
+
+    /// Whether the layer carries an `incomplete` marker.
+    public func isIncomplete(_ id: LayerID) -> Bool {
+        guard let layer = find(id) else { return false }
+        return FileDescriptor.currentWorkingDirectory.exists(at: layer.directory.appending(Self.incompleteFile))
+    }
+
+    /// Whether the layer is incomplete and the process that created it (named in the marker by
+    /// its pid and start time) no longer runs.
+    public func isAbandoned(_ id: LayerID) -> Bool {
+        guard let layer = find(id),
+              let stamp = try? FileDescriptor.currentWorkingDirectory.readText(at: layer.directory.appending(Self.incompleteFile))
+        else { return false }
+        let parts = stamp.split(separator: " ")
+        guard parts.count == 2, let pid = Int32(parts[0]) else { return true }
+        return Self.startTime(of: pid) != String(parts[1])
+    }
+
+    /// `<pid> <start time>` of this process: what names it uniquely across pid reuse.
+    static func processStamp() -> String {
+        "\(getpid()) \(startTime(of: getpid()) ?? "0")"
+    }
+
+    /// A process's start time (field 22 of `/proc/<pid>/stat`), `nil` when it does not exist.
+    static func startTime(of pid: Int32) -> String? {
+        guard let text = try? FileDescriptor.currentWorkingDirectory.readText(at: FilePath("/proc/\(pid)/stat")),
+              let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name, which may hold spaces: state is field 3, start time 22.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
     }
 }
