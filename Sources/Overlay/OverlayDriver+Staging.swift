@@ -150,6 +150,11 @@ extension OverlayDriver {
             guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
             defer { dir.closeQuietly() }
             for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
+                if Self.isStaleProbe(entry.name) {
+                    // A feature probe killed with its overlay still mounted.
+                    try? removeStaging(root.appending(entry.name))
+                    continue
+                }
                 guard !Self.reservedNames.contains(entry.name), (try? LayerID(entry.name)) != nil,
                       let layer = try? dir.openDirectory(at: FilePath(entry.name))
                 else { continue }

@@ -103,6 +103,9 @@ extension OverlayDriver {
             guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
             defer { dir.closeQuietly() }
             for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
+                if Self.isStaleProbe(entry.name) {
+                    problems.append(StoreProblem(.staleStaging, root.appending(entry.name), "left by a feature probe whose process is gone"))
+                }
                 guard !Self.reservedNames.contains(entry.name), let id = try? LayerID(entry.name) else { continue }
                 let layer = LayerLocation(id: id, store: root, readOnly: false)
                 guard dir.exists(at: FilePath("\(entry.name)/diff")) else {
@@ -119,7 +122,8 @@ extension OverlayDriver {
         // Mounts under the home that belong to no layer (staging mounts are staging's problem).
         let staging = searchedStores.filter { !$0.readOnly }.map { $0.root.string + "/staging/" }
         for entry in Mounts.mountTable() where entry.mountPoint.hasPrefix(home.string + "/") {
-            guard !mergedPaths.contains(entry.mountPoint), !staging.contains(where: { entry.mountPoint.hasPrefix($0) })
+            guard !mergedPaths.contains(entry.mountPoint), !staging.contains(where: { entry.mountPoint.hasPrefix($0) }),
+                  !entry.mountPoint.hasPrefix(home.string + "/.probe-")  // a probe's (stale ones are staging)
             else { continue }
             problems.append(StoreProblem(.leakedMount, FilePath(entry.mountPoint), "mounted, but not a layer's mount point"))
         }
@@ -193,6 +197,13 @@ extension OverlayDriver {
     static func isLeftover(_ name: String) -> Bool {
         name.hasPrefix(".diff.apply-") || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
             || name == idMappingsFile + ".new" || name == "merged.1"
+    }
+
+    /// Whether a name in a store is a feature probe's scratch directory (`.probe-<pid>-…`)
+    /// whose process no longer runs.
+    static func isStaleProbe(_ name: String) -> Bool {
+        guard name.hasPrefix(".probe-"), let pid = Int32(name.dropFirst(7).prefix { $0 != "-" }) else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// Whether a `lower` entry (`l/<short>`) leads to an existing layer's `diff` in some store.

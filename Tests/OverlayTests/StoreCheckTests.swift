@@ -91,6 +91,17 @@ struct StoreCheckTests {
         }
     }
 
+    @Test("a feature probe killed with its overlay mounted is unmounted and removed")
+    func staleProbe() throws {
+        try expectRepaired(.staleStaging) { store, _ in
+            var pid: Int32 = 4_000_000
+            while kill(pid, 0) == 0 || errno != ESRCH { pid -= 1 }
+            let merged = store.home.appending(".probe-\(pid)-abc/nativediff/merged")
+            try FileManager.default.createDirectory(atPath: merged.string, withIntermediateDirectories: true)
+            try Mounts.mount(source: "tmpfs", target: merged, type: "tmpfs", flags: [])
+        }
+    }
+
     @Test("a differ's staging directory held by its lock is left alone")
     func heldStaging() throws {
         let (store, driver) = try makeStore()
