@@ -61,6 +61,8 @@ extension OverlayDriver {
                 note("removed orphan short link", problem.path, Result { () throws(Errno) in
                     do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
                 })
+            case .interruptedRemap:
+                done.append("cannot repair an interrupted remap (owners are mixed; remove and re-create the layer): \(problem.path)")
             case .missingLink, .missingShortLink, .brokenLower:
                 // The store of the layer: two levels up from `<store>/<id>/link` or `<store>/l/<short>`.
                 relink.insert(path.removingLastComponent().removingLastComponent())

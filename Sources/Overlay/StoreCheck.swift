@@ -30,6 +30,9 @@ public struct StoreProblem: Sendable, Hashable, CustomStringConvertible {
         case orphanLink = "orphan short link"
         /// A layer created incomplete (an import's) whose contents never arrived.
         case incompleteLayer = "incomplete layer"
+        /// A layer whose owner shift was cut short: its owners are mixed, which no repair can
+        /// undo; remove and re-create it.
+        case interruptedRemap = "interrupted remap"
     }
 
     /// What kind of damage it is.
@@ -173,6 +176,10 @@ extension OverlayDriver {
                 problems.append(StoreProblem(.staleStaging, directory.appending(entry.name), "left by an operation that did not finish"))
             }
         }
+        if let stamp = try? cwd.readText(at: directory.appending(Self.remappingFile)),
+           !Self.stampIsAlive(stamp.split(separator: "\n").first.map(String.init) ?? "") {
+            problems.append(StoreProblem(.interruptedRemap, directory, "its owner shift was cut short, so its owners are mixed; remove and re-create it"))
+        }
         if isAbandoned(layer.id) {
             problems.append(StoreProblem(.incompleteLayer, directory, "created for contents that never arrived"))
         }
@@ -302,9 +309,14 @@ extension OverlayDriver: IncompleteLayerMarking {
         guard let layer = find(id),
               let stamp = try? FileDescriptor.currentWorkingDirectory.readText(at: layer.directory.appending(Self.incompleteFile))
         else { return false }
+        return !Self.stampIsAlive(stamp)
+    }
+
+    /// Whether the process a `processStamp()` names still runs.
+    static func stampIsAlive(_ stamp: String) -> Bool {
         let parts = stamp.split(separator: " ")
-        guard parts.count == 2, let pid = Int32(parts[0]) else { return true }
-        return Self.startTime(of: pid) != String(parts[1])
+        guard parts.count == 2, let pid = Int32(parts[0]) else { return false }
+        return startTime(of: pid) == String(parts[1].hasSuffix("\n") ? parts[1].dropLast() : parts[1])
     }
 
     /// `<pid> <start time>` of this process: what names it uniquely across pid reuse.
