@@ -75,7 +75,7 @@ def main():
         total = sum(counts.values())
         print(f"{args.workers} workers, {args.seconds:.0f}s, seed {args.seed}: {total} operations")
         for op in ["create", "apply", "mount", "unmount", "remove", "exists"]:
-            print(f"  {op}: {counts[(op, 'ok')]} ok, {counts[(op, 'error')]} expected-or-not errors")
+            print(f"  {op}: {counts[(op, 'ok')]} ok, {counts[(op, 'error')]} errors (unexpected ones listed below)")
         failed = False
         for line in unexpected[:20]:
             print("UNEXPECTED", line)
