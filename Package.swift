@@ -140,6 +140,18 @@ let package = Package(
             ],
             path: "Examples/IDShiftExample"),
 
+        // Fuzz targets: reproducers in the normal build; libFuzzer binaries when built by
+        // scripts/fuzz/build.sh (-DFUZZING -sanitize=fuzzer,address).
+        .executableTarget(
+            name: "ApplyFuzz",
+            dependencies: ["LayerArchive", "GraphDriver",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Fuzz/ApplyFuzz"),
+        .executableTarget(
+            name: "ParseFuzz",
+            dependencies: ["GraphDriver"],
+            path: "Fuzz/ParseFuzz"),
+
         // Tests: one target per module
         .testTarget(
             name: "StrataSystemTests",

@@ -46,6 +46,9 @@ public struct CreateOptions: Sendable, Hashable {
     public var idMappings: IDMappings
     /// The SELinux label the layer will be mounted with.
     public var mountLabel: SELinuxContext?
+    /// Create the layer marked incomplete (see `IncompleteLayerMarking`): its contents are still
+    /// to come, and a crash before `markComplete` leaves it recognisably unfinished.
+    public var incomplete = false
 
     public init(quota: QuotaLimits = .none, idMappings: IDMappings = .identity, mountLabel: SELinuxContext? = nil) {
         self.quota = quota
@@ -100,4 +103,16 @@ public struct DriverStatusItem: Sendable, Hashable, CustomStringConvertible {
 
     /// `Key: value`.
     public var description: String { "\(key): \(value)" }
+}
+
+/// A driver that can mark a layer as still being filled (created with `CreateOptions.incomplete`
+/// until `markComplete`), so that a layer left empty by a crash between its create and the end
+/// of its apply is never mistaken for a finished one.
+public protocol IncompleteLayerMarking {
+    /// Declares the layer's contents complete.
+    func markComplete(_ id: LayerID) throws(StorageError)
+    /// Whether the layer was created incomplete and never marked complete.
+    func isIncomplete(_ id: LayerID) -> Bool
+    /// Whether the process that created the incomplete layer is gone (so nobody will finish it).
+    func isAbandoned(_ id: LayerID) -> Bool
 }

@@ -86,7 +86,15 @@ public struct MountOption: Sendable, Hashable, CustomStringConvertible {
             throw StorageError(.invalidArgument, "parse mount option", reason:
                 "'\(name)\(value.map { "=" + $0 } ?? "")' is not a single mount option (name or name=value, no commas)")
         }
+        // The driver sets the layer directories itself; one given here would replace them.
+        guard !driverOwnedOptions.contains(name) else {
+            throw StorageError(.invalidArgument, "parse mount option", reason:
+                "'\(name)' is set by the driver from the layer's stack and cannot be given as an option")
+        }
     }
+
+    /// Overlay options that name the layer directories: only the driver sets them.
+    static let driverOwnedOptions: Set<String> = ["lowerdir", "lowerdir+", "upperdir", "workdir", "datadir+"]
 
     /// The option as `mount(2)` data: `name` or `name=value`.
     public var description: String { value.map { "\(name)=\($0)" } ?? name }

@@ -77,13 +77,25 @@ public struct OCIImporter {
         do throws(StorageError) {
             var parent: LayerID?
             for layer in layers {
+                let marking = driver as? any IncompleteLayerMarking
+                if driver.exists(layer.layerID), let marking, marking.isIncomplete(layer.layerID) {
+                    guard marking.isAbandoned(layer.layerID) else {
+                        throw StorageError(.busy, "import layer \(layer.layerID)",
+                                           reason: "another process is importing this layer; try again when it is done")
+                    }
+                    // An earlier import died between creating this layer and filling it.
+                    try driver.remove(layer.layerID)
+                }
                 if driver.exists(layer.layerID) {
                     progress?(layer, true)
                 } else {
                     try verifyBlob(layer.descriptor)
-                    try driver.create(layer.layerID, parent: parent, options: CreateOptions())
+                    var options = CreateOptions()
+                    options.incomplete = true
+                    try driver.create(layer.layerID, parent: parent, options: options)
                     created.append(layer.layerID)
                     try applyVerified(layer, parent: parent, to: driver)
+                    try marking?.markComplete(layer.layerID)
                     progress?(layer, false)
                 }
                 parent = layer.layerID

@@ -27,6 +27,13 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
                                reason: "the layer is in a read-only image store")
         }
         guard toContainer != toHost else { return }
+        // Shifting is not atomic: a marker naming this process says a shift is under way, so
+        // that `check` can tell a layer whose shift was cut short (its owners are mixed).
+        let marker = layer.directory.appending(Self.remappingFile)
+        try attempt(operation, marker) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.writeText(
+                Self.processStamp() + "\n" + Self.render(toContainer) + Self.render(toHost), at: marker)
+        }
         if try lowerEntries(of: layer).isEmpty {
             let lock = try storeLock(exclusive: false)
             defer { withExtendedLifetime(lock) {} }
@@ -48,7 +55,11 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
             try put(id)
         }
         try recordIDMappings(toHost, for: layer)
+        try? FileDescriptor.currentWorkingDirectory.remove(at: marker)
     }
+
+    /// The file in a layer's directory saying its owners are being shifted (by whom, from, to).
+    static let remappingFile = "remapping"
 
     private func locateLocked(_ id: LayerID, operation: String) throws(StorageError) -> LayerLocation {
         let lock = try storeLock(exclusive: false)

@@ -102,6 +102,9 @@ extension OverlayDriver {
                 if !options.idMappings.isIdentity {
                     try dir.writeText(Self.render(options.idMappings), at: FilePath(Self.idMappingsFile))
                 }
+                if options.incomplete {
+                    try dir.writeText(Self.processStamp(), at: FilePath(Self.incompleteFile))
+                }
                 if let lowerText {
                     try dir.writeText(lowerText, at: "lower")
                 } else {
@@ -193,6 +196,10 @@ extension OverlayDriver {
                 throw StorageError(.permissionDenied, operation, path: layer.directory.string,
                                    reason: "the layer is in a read-only image store")
             }
+            if let child = try childLayer(of: layer) {
+                throw StorageError(.busy, operation, path: layer.directory.string,
+                                   reason: "layer \(child) stacks on it; remove that layer first")
+            }
             let count = try counts.lock(id)
             let merged = mountPoint(of: layer)
             if isMounted(merged, layer: layer) {
@@ -217,6 +224,29 @@ extension OverlayDriver {
             logger.warning("could not delete a removed layer's files", metadata: ["path": "\(graveyard)", "error": "\(error)"])
         }
         logger.debug("removed layer", metadata: ["id": "\(id)"])
+    }
+
+    /// A layer of a writable store whose `lower` chain names this layer's short link, if any
+    /// (removing the layer would break it). The caller holds the store lock.
+    func childLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        guard let text = try? cwd.readText(at: layer.directory.appending("link")) else { return nil }
+        let short = text.hasSuffix("\n") ? String(text.dropLast()) : text
+        guard ShortLinks.isShortName(Substring(short)) else { return nil }
+        let entry = "\(ShortLinks.directoryName)/\(short)"
+        for (root, readOnly) in searchedStores where !readOnly {
+            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
+            defer { dir.closeQuietly() }
+            for candidate in (try? dir.directoryEntries()) ?? [] where candidate.kind == .directory && candidate.name != layer.id.rawValue {
+                guard !Self.reservedNames.contains(candidate.name), let id = try? LayerID(candidate.name),
+                      let lower = try? dir.readText(at: FilePath("\(candidate.name)/lower"))
+                else { continue }
+                if lower.split(separator: ":").contains(where: { ($0.hasSuffix("\n") ? $0.dropLast() : $0) == entry[...] }) {
+                    return id
+                }
+            }
+        }
+        return nil
     }
 
     /// Whether the layer exists in the home or a searched store.

@@ -136,13 +136,44 @@ extension OverlayDriver {
                 if entry.name.hasPrefix("differ-") {
                     if stagingLocks.withLock({ $0[path] != nil }) { continue }
                     guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
-                    withExtendedLifetime(held) { try? cwd.removeTree(at: path) }
+                    withExtendedLifetime(held) { try? removeStaging(path) }
                 } else {
-                    // An apply through a mount that crashed may have left its mount behind.
-                    try? Mounts.unmount(path.appending("merged"), flags: .detach)
-                    try? cwd.removeTree(at: path)
+                    // An apply through a mount that crashed may have left its mount behind, and
+                    // a remove that crashed its layer's quota project: both are undone first.
+                    try? removeStaging(path)
                 }
             }
+        }
+        // What a crashed apply (or small write) left inside layer directories: applies hold the
+        // store lock shared, so none is in flight.
+        for (root, readOnly) in searchedStores where !readOnly {
+            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
+            defer { dir.closeQuietly() }
+            for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
+                if Self.isStaleProbe(entry.name) {
+                    // A feature probe killed with its overlay still mounted.
+                    try? removeStaging(root.appending(entry.name))
+                    continue
+                }
+                guard !Self.reservedNames.contains(entry.name), (try? LayerID(entry.name)) != nil,
+                      let layer = try? dir.openDirectory(at: FilePath(entry.name))
+                else { continue }
+                defer { layer.closeQuietly() }
+                for leftover in (try? layer.directoryEntries()) ?? [] where Self.isLeftover(leftover.name) {
+                    try? removeStaging(root.appending(entry.name).appending(leftover.name))
+                }
+                // A layer created for contents that never came (its creator died).
+                if let id = try? LayerID(entry.name), isAbandoned(id) {
+                    let graveyard = root.appending("staging").appending("remove-\(entry.name)-\(randomSuffix())")
+                    try? cwd.makeDirectoryIfMissing(at: root.appending("staging"))
+                    if (try? cwd.rename(root.appending(entry.name), to: graveyard)) != nil {
+                        try? removeStaging(graveyard)
+                        try? cwd.remove(at: counts.directory.appending(entry.name))
+                    }
+                }
+            }
+            // Short links of layers a crash took away (and links a crash never made).
+            try? repairLinks(in: root)
         }
         // Views a crashed naive diff left in the run home.
         if let run = try? FileDescriptor.openDirectory(runHome) {

@@ -17,7 +17,7 @@ public struct Strata: ParsableCommand {
         subcommands: [
             Status.self, CreateLayer.self, ApplyDiff.self, Diff.self, Changes.self, DiffSize.self,
             Mount.self, Unmount.self, Exists.self, Layers.self, Metadata.self, Usage.self,
-            Remap.self, Remove.self, Cleanup.self, Import.self, CheckHost.self,
+            Remap.self, Remove.self, Cleanup.self, Check.self, Import.self, CheckHost.self,
         ])
 
     public init() {}

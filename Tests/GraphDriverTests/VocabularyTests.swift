@@ -97,3 +97,42 @@ struct QuotedMountOptionTests {
         #expect(try MountOption(parsing: "context=\"a:b:c:s0:c1,c2\"").value == "\"a:b:c:s0:c1,c2\"")
     }
 }
+
+/// User input that must be refused with a reason (issue 10's input validation).
+@Suite struct InputValidationTests {
+    private func reason(_ body: () throws -> Void) -> String? {
+        do { try body(); return nil } catch let error as StorageError { return error.description } catch { return "\(error)" }
+    }
+
+    @Test("mount options cannot replace the layer directories the driver sets")
+    func driverOwnedMountOptions() throws {
+        for name in ["upperdir", "lowerdir", "workdir", "lowerdir+", "datadir+"] {
+            let message = reason { _ = try MountOption(parsing: "\(name)=/etc") }
+            #expect(message?.contains("set by the driver") == true, "\(name): \(message ?? "accepted")")
+        }
+        #expect(reason { _ = try DriverOptions(parsing: ["mountopt=nodev,upperdir=/etc"]) } != nil)
+        #expect(try MountOption.parseList("nodev,metacopy=on").count == 2)
+    }
+
+    @Test("ID mappings: empty, overflowing and overlapping ranges are refused with a reason")
+    func mappings() throws {
+        for text in ["0:100000:0", "0:4294967295:2", "4294967295:0:2", "0:1", "a:b:c", "0:1:2:3", "-1:0:1", ""] {
+            let message = reason { _ = try IDMap(parsing: text) }
+            #expect(message != nil && !message!.isEmpty, "'\(text)' accepted")
+        }
+        #expect(reason { _ = try IDMap.parseList("0:1000:10,5:2000:10") }?.contains("share") == true)
+    }
+
+    @Test("sizes, layer IDs and labels are refused with a reason")
+    func scalars() throws {
+        for text in ["", "10Q", "-5", "99999999999999999999G", "1.5.5G", "G"] {
+            #expect(reason { _ = try QuotaLimits.parseSize(text) } != nil, "size '\(text)' accepted")
+        }
+        for text in ["", ".", "..", "../x", "a/b", "-a", "a b", "a\0b", String(repeating: "a", count: 300)] {
+            #expect(reason { _ = try LayerID(text) } != nil, "layer ID '\(text)' accepted")
+        }
+        for text in ["", "a:b", "a:b:c d", "a::c"] {
+            #expect(reason { _ = try SELinuxContext(text) } != nil, "label '\(text)' accepted")
+        }
+    }
+}

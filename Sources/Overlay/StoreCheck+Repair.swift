@@ -1,0 +1,100 @@
+import GraphDriver
+import StrataSystem
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension OverlayDriver {
+    /// Fixes what `inspectStore` found; the caller holds the exclusive store lock. Returns one
+    /// sentence per thing done.
+    func repairStore(_ problems: [StoreProblem]) -> [String] {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        var done: [String] = []
+        func note(_ what: String, _ path: String, _ result: Result<Void, Errno>) {
+            switch result {
+            case .success: done.append("\(what): \(path)")
+            case .failure(let error): done.append("could not \(what): \(path): \(error)")
+            }
+        }
+        var relink = Set<FilePath>()
+        for problem in problems {
+            let path = FilePath(problem.path)
+            switch problem.kind {
+            case .staleStaging:
+                note("removed stale staging", problem.path, Result { () throws(Errno) in try removeStaging(path) })
+            case .halfMadeLayer:
+                note("removed half-made layer", problem.path, Result { () throws(Errno) in try removeStaging(path) })
+                if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
+                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                }
+            case .incompleteLayer:
+                // Its contents never arrived; the importer that made it would remake it.
+                if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
+                    note("removed incomplete layer", problem.path, Result { () throws(Errno) in
+                        let graveyard = path.removingLastComponent().appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
+                        try cwd.makeDirectoryIfMissing(at: path.removingLastComponent().appending("staging"))
+                        try cwd.rename(path, to: graveyard)
+                        try removeStaging(graveyard)
+                    })
+                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                }
+            case .missingDirectory:
+                note("made missing directory", problem.path, Result { () throws(Errno) in
+                    try cwd.makeDirectoryIfMissing(at: path, permissions: .init(rawValue: 0o700))
+                })
+            case .leakedMount:
+                note("unmounted leaked mount", problem.path, Result { () throws(Errno) in
+                    do throws(Errno) { try Mounts.unmount(path) } catch .resourceBusy {
+                        try Mounts.unmount(path, flags: .detach)
+                    } catch .invalidArgument {}
+                })
+                if path.lastComponent?.string == "merged", let id = path.removingLastComponent().lastComponent.flatMap({ try? LayerID($0.string) }) {
+                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                }
+            case .staleMountCount:
+                note("reset mount count", problem.path, Result { () throws(Errno) in
+                    do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+                })
+            case .orphanLink:
+                note("removed orphan short link", problem.path, Result { () throws(Errno) in
+                    do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+                })
+            case .interruptedRemap:
+                done.append("cannot repair an interrupted remap (owners are mixed; remove and re-create the layer): \(problem.path)")
+            case .missingLink, .missingShortLink, .brokenLower:
+                // The store of the layer: two levels up from `<store>/<id>/link` or `<store>/l/<short>`.
+                relink.insert(path.removingLastComponent().removingLastComponent())
+            }
+        }
+        for store in relink.sorted(by: { $0.string < $1.string }) {
+            do throws(StorageError) {
+                try repairLinks(in: store)
+                done.append("rebuilt link files and short links: \(store.appending(ShortLinks.directoryName))")
+            } catch {
+                done.append("could not rebuild short links: \(error)")
+            }
+        }
+        return done
+    }
+
+    /// Removes a directory that an interrupted operation left: unmounts what is mounted in it,
+    /// releases the quota project of its `diff` (a removed layer's, whose release was cut
+    /// short), then deletes it.
+    func removeStaging(_ path: FilePath) throws(Errno) {
+        let cwd = FileDescriptor.currentWorkingDirectory
+        guard let st = try? cwd.status(at: path), st.kind == .directory else {
+            do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+            return
+        }
+        let prefix = path.string + "/"
+        for entry in Mounts.mountTable().reversed() where entry.mountPoint.hasPrefix(prefix) {
+            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
+        }
+        if quota.isSupported {
+            try? quota.release(path.appending("diff"))
+        }
+        do throws(Errno) { try cwd.removeTree(at: path) } catch .noSuchFileOrDirectory {}
+    }
+}
