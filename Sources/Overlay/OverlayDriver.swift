@@ -179,7 +179,14 @@ public final class OverlayDriver: @unchecked Sendable {
     /// directories nobody holds.
     public func cleanup() throws(StorageError) {
         removeStaleStagingDirectories()
-        if mountedHome {
+        // The home's bind mount of itself (made by this or an earlier process) goes when nothing
+        // is mounted below it, as containers/storage's Cleanup unmounts its home. A filesystem
+        // mounted at the home by the administrator (its root is not the home's own path) stays.
+        let table = Mounts.mountTable()
+        let homePath = home.string
+        let busy = table.contains { $0.mountPoint.hasPrefix(homePath + "/") }
+        let selfBind = table.last { $0.mountPoint == homePath }.map { $0.root != "/" && homePath.hasSuffix($0.root) } ?? false
+        if (mountedHome || selfBind) && !busy {
             try? Mounts.unmount(home, flags: .detach)
         }
     }

@@ -64,6 +64,9 @@ public enum Mounts {
     /// One line of `/proc/self/mountinfo`.
     public struct Entry: Sendable, Hashable {
         public var mountID: Int
+        /// The directory of the filesystem that is mounted here (`/` unless a bind mount of a
+        /// subdirectory).
+        public var root: String
         public var mountPoint: String
         public var fileSystemType: String
         public var source: String
@@ -82,6 +85,7 @@ public enum Mounts {
             guard let dash = fields.firstIndex(of: "-"), fields.count > dash + 3, fields.count > 4 else { continue }
             entries.append(Entry(
                 mountID: Int(fields[0]) ?? 0,
+                root: unescape(String(fields[3])),
                 mountPoint: unescape(String(fields[4])),
                 fileSystemType: String(fields[dash + 1]),
                 source: unescape(String(fields[dash + 2])),
