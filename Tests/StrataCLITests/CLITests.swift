@@ -58,6 +58,21 @@ func strata(_ store: Store, _ args: [String], stdin: Data? = nil) throws -> CLIR
                      stderr: String(decoding: e, as: UTF8.self))
 }
 
+/// Runs a program with its output and errors together; returns its status and that output.
+func runProgram(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 func tarOf(_ files: [String: String]) throws -> Data {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-cli-src-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }

@@ -6,16 +6,7 @@ import Testing
 struct ExampleTests {
     static func run(_ name: String, _ arguments: [String] = []) throws -> (status: Int32, output: String) {
         let binary = URL(fileURLWithPath: strataBinary()).deletingLastPathComponent().appendingPathComponent(name).path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try runProgram(binary, arguments)
     }
 
     @Test("OverlayExample builds a layer, mounts a container on it and shows its changes and diff")

@@ -12,20 +12,10 @@ struct ReliabilityTests {
         .deletingLastPathComponent().deletingLastPathComponent()
 
     private func runScript(_ name: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.packageRoot.appendingPathComponent("scripts/reliability/\(name)").path,
-                             "--strata", strataBinary()] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = environment
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try runProgram("/usr/bin/env", ["python3", Self.packageRoot.appendingPathComponent("scripts/reliability/\(name)").path,
+                                               "--strata", strataBinary()] + arguments, environment: environment)
     }
 
     @Test("10 crash-injection trials: check passes (after cleanup) and layers are whole or absent")
