@@ -24,7 +24,7 @@ DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl a
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
 
-.PHONY: test host-test run bench deps build build-release clean
+.PHONY: test host-test fuzz-smoke run bench deps build build-release clean
 
 # The kernel tier's targets (kernel-test and its steps); it uses SWIFT as set above.
 include mk/kernel-tier.mk
@@ -49,9 +49,18 @@ build: deps
 build-release: deps
 	"$(SWIFT)" build -c release
 
-## test: every test, host first, then the kernel tier; fails on any failure or when nothing ran.
+## test: every test, host first, a short fuzzing run, then the kernel tier; fails on any failure
+## or when nothing ran.
 test: host-test
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory kernel-test
+
+## fuzz-smoke: build the libFuzzer targets (tar apply; mapping and option parsers) and run each
+## for FUZZ_SECONDS from the committed corpora; a crash fails the run (scripts/fuzz/).
+FUZZ_SECONDS ?= 20
+fuzz-smoke: build
+	SWIFT="$(SWIFT)" scripts/fuzz/build.sh
+	scripts/fuzz/run.sh $(FUZZ_SECONDS)
 
 ## host-test: build, then run the tests on this machine's kernel.
 host-test: build
