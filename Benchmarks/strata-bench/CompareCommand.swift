@@ -43,16 +43,14 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let workDirectory = Shell.absolute(work.workDirectory)
-        mkdir(workDirectory, 0o755)
-        ScratchFileSystem.removeLeftovers(workDirectory: workDirectory)
-        defer { ScratchFileSystem.removeLeftovers(workDirectory: workDirectory) }
-        let log: (String) -> Void = { message in
-            var line = "# \(message)\n"
-            _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
+        try work.withPrepared { workDirectory, log in
+            try runPrepared(workDirectory: workDirectory, log: log)
         }
+    }
+
+    private func runPrepared(workDirectory: String, log: @escaping (String) -> Void) throws {
         guard Shell.hasCommand("containers-storage") else {
-            throw BenchError("containers-storage is not installed (Debian package golang-github-containers-storage)")
+            throw BenchError("containers-storage is not installed (Debian package containers-storage)")
         }
         guard Shell.hasCommand("tar") else { throw BenchError("GNU tar is not installed") }
         try Shell.ensureCommand(Shell.gnuTime, package: "time", log: log)

@@ -45,14 +45,12 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let workDirectory = Shell.absolute(work.workDirectory)
-        mkdir(workDirectory, 0o755)
-        ScratchFileSystem.removeLeftovers(workDirectory: workDirectory)
-        defer { ScratchFileSystem.removeLeftovers(workDirectory: workDirectory) }
-        let log: (String) -> Void = { message in
-            var line = "# \(message)\n"
-            _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
+        try work.withPrepared { workDirectory, log in
+            try runPrepared(workDirectory: workDirectory, log: log)
         }
+    }
+
+    private func runPrepared(workDirectory: String, log: @escaping (String) -> Void) throws {
         try Shell.ensureCommand(Shell.gnuTime, package: "time", log: log)
         for fixture in fixtures { try fixture.make(in: workDirectory, log: log) }
 

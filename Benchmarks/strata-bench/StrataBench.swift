@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `strata-bench`: times Strata's layer apply and export against GNU tar on fixtures it makes
 /// itself, each timed run on a fresh loop-mounted ext4 filesystem.
 @main
@@ -16,4 +20,17 @@ struct StrataBench: ParsableCommand {
 struct WorkDirectoryOptions: ParsableArguments {
     @Option(name: .customLong("work-dir"), help: "Where fixtures and scratch filesystems live.")
     var workDirectory: String = "./bench-work"
+
+    /// Makes the work directory (absolute), clears what an interrupted run left in it, and runs
+    /// `body` with it and a logger of `# message` lines on stderr; clears leftovers again after.
+    func withPrepared<R>(_ body: (_ workDirectory: String, _ log: @escaping (String) -> Void) throws -> R) throws -> R {
+        let directory = Shell.absolute(workDirectory)
+        mkdir(directory, 0o755)
+        ScratchFileSystem.removeLeftovers(workDirectory: directory)
+        defer { ScratchFileSystem.removeLeftovers(workDirectory: directory) }
+        return try body(directory) { message in
+            var line = "# \(message)\n"
+            _ = line.withUTF8 { write(2, $0.baseAddress, $0.count) }
+        }
+    }
 }
