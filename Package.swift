@@ -31,9 +31,9 @@ let package = Package(
         .systemLibrary(
             name: "CSELinux", pkgConfig: "libselinux",
             providers: [.apt(["libselinux1-dev"])]),
-        .systemLibrary(
-            name: "CArchive", pkgConfig: "libarchive",
-            providers: [.apt(["libarchive-dev"])]),
+        // libarchive's headers (libarchive-dev), with forwarders that load libarchive.so.13 on
+        // first use instead of at every start of the process.
+        .target(name: "CArchive"),
 
         // Swift modules, bottom-up
         .target(

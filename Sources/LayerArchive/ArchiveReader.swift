@@ -22,6 +22,7 @@ final class ArchiveReader {
 
     /// Opens a reader on `input`, reading `blockSize` bytes at a time.
     init(input: FileDescriptor, blockSize: Int = 1 << 20) throws(StorageError) {
+        try LibArchive.load(for: "apply diff")
         guard let a = archive_read_new(), let e = archive_entry_new() else {
             throw StorageError(.io, "apply diff", reason: "libarchive could not allocate a reader")
         }

@@ -34,6 +34,7 @@ final class ArchiveWriter {
 
     /// Opens a stream on `output` (not closed by the writer).
     init(output: FileDescriptor, compression: StreamCompression) throws(StorageError) {
+        try LibArchive.load(for: "export layer")
         guard let archive = archive_write_new() else {
             throw StorageError(.io, "export layer", reason: "libarchive could not allocate a writer")
         }

@@ -11,6 +11,7 @@ public final class StreamDecompressor {
 
     /// Opens a decompressor on `input`.
     public init(input: FileDescriptor) throws(StorageError) {
+        try LibArchive.load(for: "decompress")
         guard let a = archive_read_new() else {
             throw StorageError(.io, "decompress", reason: "libarchive could not allocate a reader")
         }

@@ -8,6 +8,7 @@ import Glibc
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Verify the store (and with --repair, fix what can be fixed).",
         discussion: """
             Checks every layer's diff, work, merged, link file, l/ entry and lower chain; staging \

@@ -32,6 +32,7 @@ struct ApplyDiff: ParsableCommand {
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Write a layer's changes against its parent as a tar stream.",
         discussion: "Example: strata diff app -o app.tar")
     @OptionGroup var global: GlobalOptions
@@ -61,6 +62,7 @@ struct Diff: ParsableCommand {
 
 struct Changes: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "changes",
         abstract: "List a layer's changes against its parent: A (added), C (changed), D (deleted).",
         discussion: "Example: strata changes app --json")
     @OptionGroup var global: GlobalOptions

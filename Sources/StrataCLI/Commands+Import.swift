@@ -5,6 +5,7 @@ import Overlay
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Import an image from an OCI image layout as a chain of layers; print the top layer's ID.",
         discussion: """
             Layers are named by their chain IDs, and layers already present are reused. Every blob \

@@ -52,6 +52,7 @@ struct CreateLayer: ParsableCommand {
 
 struct Remap: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "remap",
         abstract: "Shift a layer's file owners from the ID mapping it has to new ones.",
         discussion: """
             Owners, setuid/setgid bits, file capabilities (v3 root IDs), POSIX ACL entries and \
@@ -75,6 +76,7 @@ struct Remap: ParsableCommand {
 
 struct Remove: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "remove",
         abstract: "Remove a layer (unmounting it first); removing a missing layer succeeds.",
         discussion: "Example: strata remove app")
     @OptionGroup var global: GlobalOptions
@@ -87,6 +89,7 @@ struct Remove: ParsableCommand {
 
 struct Exists: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exists",
         abstract: "Exit 0 when the layer exists, 1 when it does not.",
         discussion: "Example: strata exists base && echo present")
     @OptionGroup var global: GlobalOptions
@@ -99,6 +102,7 @@ struct Exists: ParsableCommand {
 
 struct Layers: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "layers",
         abstract: "List the layers in the store, one ID a line.",
         discussion: "Example: strata layers --json")
     @OptionGroup var global: GlobalOptions
@@ -116,6 +120,7 @@ struct Layers: ParsableCommand {
 
 struct Metadata: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metadata",
         abstract: "Show where a layer's directories are (WorkDir, MergedDir, UpperDir, LowerDir).",
         discussion: "Example: strata metadata app")
     @OptionGroup var global: GlobalOptions
@@ -129,6 +134,7 @@ struct Metadata: ParsableCommand {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show what the driver found about this host.",
         discussion: "Example: strata status --json")
     @OptionGroup var global: GlobalOptions
@@ -141,6 +147,7 @@ struct Status: ParsableCommand {
 
 struct Usage: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "usage",
         abstract: "Show the bytes and inodes a writable layer holds.",
         discussion: "Example: strata usage app")
     @OptionGroup var global: GlobalOptions
@@ -159,6 +166,7 @@ struct Usage: ParsableCommand {
 
 struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cleanup",
         abstract: "Unmount what the driver left mounted and remove stale staging directories.",
         discussion: "Example: strata cleanup")
     @OptionGroup var global: GlobalOptions

@@ -4,6 +4,7 @@ import Overlay
 
 struct Mount: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "mount",
         abstract: "Mount a layer over its parents and print the mount point; mounts are counted.",
         discussion: "Example: strata mount app --option nodev")
     @OptionGroup var global: GlobalOptions
@@ -30,6 +31,7 @@ struct Mount: ParsableCommand {
 
 struct Unmount: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "unmount",
         abstract: "Release one mount of a layer; the last release unmounts it.",
         discussion: "Example: strata unmount app")
     @OptionGroup var global: GlobalOptions
