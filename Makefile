@@ -50,8 +50,10 @@ build: deps
 # relocating a dozen Swift shared libraries, the larger part of a short command's time.
 RELEASE_FLAGS := -c release --static-swift-stdlib
 
+# (Products by name: the test-support targets need the Testing module, which has no static build.)
 build-release: deps
-	"$(SWIFT)" build $(RELEASE_FLAGS)
+	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata
+	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata-bench
 
 ## test: every test, host first, a short fuzzing run, then the kernel tier; fails on any failure
 ## or when nothing ran.

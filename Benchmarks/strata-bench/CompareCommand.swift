@@ -57,7 +57,7 @@ struct CompareCommand: ParsableCommand {
         let strataExecutable = strata.map(Shell.absolute)
             ?? (FilePath(Shell.selfExecutable()).removingLastComponent().appending("strata").string)
         guard access(strataExecutable, X_OK) == 0 else {
-            throw BenchError("no strata executable at \(strataExecutable) (build it: swift build -c release --static-swift-stdlib)")
+            throw BenchError("no strata executable at \(strataExecutable) (build it: make build-release)")
         }
         var needed = Set(fixtures).union(shiftFixtures)
         if cases.contains(.layerOps) { needed.insert(.minbase) }
