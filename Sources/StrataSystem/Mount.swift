@@ -54,9 +54,17 @@ public enum Mounts {
         }
     }
 
-    /// Whether `path` is the root of a mount: its device differs from its parent's, or the mount
-    /// table says so (a bind mount of the same filesystem).
+    /// Whether `path` is the root of a mount (a bind mount of the same filesystem included).
+    ///
+    /// One `statx` (`STATX_ATTR_MOUNT_ROOT`, Linux 5.8) answers; older kernels, which do not
+    /// report that attribute, are answered from the mount table.
     public static func isMountPoint(_ path: FilePath) -> Bool {
+        do throws(Errno) {
+            return try FileDescriptor.currentWorkingDirectory.isMountRoot(at: path)
+        } catch .noFunction {
+        } catch {
+            return false
+        }
         let normal = path.lexicallyNormalized().string
         return mountTable().contains { $0.mountPoint == normal }
     }
