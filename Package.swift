@@ -161,7 +161,7 @@ let package = Package(
             dependencies: ["GraphDriver"]),
         .testTarget(
             name: "OverlayTests",
-            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem", "MountLabel", "TestTiers",
+            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem", "MountLabel", "IDShift", "TestTiers",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "ProjectQuotaTests",

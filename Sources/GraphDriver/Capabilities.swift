@@ -58,10 +58,58 @@ public struct NoMountLabels: MountLabeler {
 public protocol OwnershipShifter: Sendable {
     /// Rewrites the owners of every file under `tree` from `from` to `to`.
     func shift(_ tree: FilePath, from: IDMappings, to: IDMappings, ignoreChownErrors: Bool) throws(StorageError)
+    /// Plans the rewrite of `tree` from `from` to `to` without changing anything, keeping what
+    /// it needs to undo it. An ID the mappings cannot hold fails here.
+    func prepareShift(_ tree: FilePath, from: IDMappings, to: IDMappings,
+                      ignoreChownErrors: Bool) throws(StorageError) -> any PreparedOwnershipShift
+    /// Puts `tree` back as the undo journal at `journal` describes it (see
+    /// `PreparedOwnershipShift.writeUndoJournal`), however far the shift got. Repeatable.
+    func rollBackShift(of tree: FilePath, journal: FilePath) throws(StorageError)
     /// Whether the kernel can present `mappings` at mount time (idmapped lower layers).
     func supportsIdmappedMounts(_ mappings: IDMappings) -> Bool
     /// A detached, idmapped clone of the mount at `path`.
     func idmappedMount(of path: FilePath, mappings: IDMappings) throws(StorageError) -> FileDescriptor
+}
+
+/// A rewrite of a tree's owners, planned and not yet made. The order that keeps the tree
+/// recoverable: write the undo journal, then apply; on failure, undo (or, after a crash,
+/// `OwnershipShifter.rollBackShift` from the journal).
+public protocol PreparedOwnershipShift: Sendable {
+    /// Writes, flushed to disk and renamed into place, what undoing the shift needs. With
+    /// `recordingNamesIn`, also every name below that directory now, so that a rollback there
+    /// removes what the shift added (overlay copy-ups) and restores only what was there.
+    func writeUndoJournal(to journal: FilePath, recordingNamesIn directory: FilePath?) throws(StorageError)
+    /// Makes the changes.
+    func apply() throws(StorageError)
+    /// Puts back every value the shift replaces, however far `apply` got.
+    func undo() throws(StorageError)
+}
+
+/// A shift that changes nothing (the same mapping on both sides): no journal, nothing to undo.
+public struct NoOwnershipChange: PreparedOwnershipShift {
+    public init() {}
+    public func writeUndoJournal(to journal: FilePath, recordingNamesIn directory: FilePath?) throws(StorageError) {}
+    public func apply() throws(StorageError) {}
+    public func undo() throws(StorageError) {}
+}
+
+extension OwnershipShifter {
+    /// By default a shifter cannot plan an undoable shift: anything but the same mapping on both
+    /// sides is refused.
+    public func prepareShift(_ tree: FilePath, from: IDMappings, to: IDMappings,
+                             ignoreChownErrors: Bool) throws(StorageError) -> any PreparedOwnershipShift {
+        guard from == to else {
+            throw StorageError(.unsupported, "shift ownership", path: tree.string, reason:
+                "this ownership shifter cannot undo a shift, which changing a layer's ID mapping needs")
+        }
+        return NoOwnershipChange()
+    }
+
+    /// By default there is no journal a shifter could read: refused.
+    public func rollBackShift(of tree: FilePath, journal: FilePath) throws(StorageError) {
+        throw StorageError(.unsupported, "roll back shift", path: tree.string, reason:
+            "this ownership shifter cannot undo a shift")
+    }
 }
 
 /// Shifting where it is not available: identity changes succeed, anything else is refused.
@@ -73,6 +121,17 @@ public struct NoShifting: OwnershipShifter {
             throw StorageError(.unsupported, "shift ownership", path: tree.string, reason:
                 "changing a layer's ID mapping needs an ownership shifter, which this driver was not given")
         }
+    }
+
+    public func prepareShift(_ tree: FilePath, from: IDMappings, to: IDMappings,
+                             ignoreChownErrors: Bool) throws(StorageError) -> any PreparedOwnershipShift {
+        try shift(tree, from: from, to: to, ignoreChownErrors: ignoreChownErrors)
+        return NoOwnershipChange()
+    }
+
+    public func rollBackShift(of tree: FilePath, journal: FilePath) throws(StorageError) {
+        throw StorageError(.unsupported, "roll back shift", path: tree.string, reason:
+            "rolling back a layer's interrupted ID mapping change needs an ownership shifter, which this driver was not given")
     }
 
     public func supportsIdmappedMounts(_ mappings: IDMappings) -> Bool { false }

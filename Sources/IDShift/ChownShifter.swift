@@ -10,6 +10,25 @@ public enum UnmappedIDPolicy: Sendable, Hashable {
     case useOverflowID
 }
 
+/// A failure made on purpose while a shift changes files, for tests of what an interrupted
+/// shift leaves behind. It is compiled in but inert: nothing happens unless
+/// `ShiftOptions.faultInjection` is set. Undoing a shift is never interrupted by it.
+public enum ShiftFaultInjection: Sendable, Hashable {
+    /// Fails with `EIO`, as a failing system call would, when `afterEntries` entries have been
+    /// changed (0: before the first; the number of planned entries: after the last).
+    case fail(afterEntries: Int)
+    /// Kills the whole process with `SIGKILL` at that point: a crash, for tests that run the
+    /// shift in a child process.
+    case kill(afterEntries: Int)
+
+    /// The number of entries changed before the fault.
+    public var entries: Int {
+        switch self {
+        case .fail(let entries), .kill(let entries): entries
+        }
+    }
+}
+
 /// How a shift runs.
 public struct ShiftOptions: Sendable, Hashable {
     /// How many threads walk the tree (at least 1). Two pay even on two cores: most of the time
@@ -20,15 +39,19 @@ public struct ShiftOptions: Sendable, Hashable {
     /// The IDs given under `.useOverflowID`.
     public var overflowUID: UInt32
     public var overflowGID: UInt32
+    /// Fault injection for tests: `nil` (the default) in any real use.
+    public var faultInjection: ShiftFaultInjection?
 
     public init(
         threads: Int = 2, unmappedIDs: UnmappedIDPolicy = .fail,
-        overflowUID: UInt32 = IDMap.overflowUserID(), overflowGID: UInt32 = IDMap.overflowGroupID()
+        overflowUID: UInt32 = IDMap.overflowUserID(), overflowGID: UInt32 = IDMap.overflowGroupID(),
+        faultInjection: ShiftFaultInjection? = nil
     ) {
         self.threads = max(1, threads)
         self.unmappedIDs = unmappedIDs
         self.overflowUID = overflowUID
         self.overflowGID = overflowGID
+        self.faultInjection = faultInjection
     }
 }
 
@@ -91,7 +114,10 @@ public struct ShiftReport: Sendable, Hashable, CustomStringConvertible {
 ///
 /// A shift first plans every change, then makes them: an ID that cannot be mapped fails the
 /// shift before any file is changed. Only a system-call failure while changing (a full disk, a
-/// file removed under the walk) can leave the tree half-shifted.
+/// file removed under the walk) or a crash can leave the tree half-shifted; for those, the plan
+/// keeps every value it replaces. ``prepare(tree:from:to:)`` returns the plan as a
+/// ``PreparedShift``, which writes an undo journal before it changes anything and can be undone
+/// in process; ``rollBack(tree:journal:)`` puts a tree back from a journal after a crash.
 public struct ChownShifter: Sendable {
     public var options: ShiftOptions
 
@@ -109,20 +135,64 @@ public struct ChownShifter: Sendable {
     public func shift(tree: FilePath, from: IDMappings, to: IDMappings) throws(StorageError) -> ShiftReport {
         let start = ContinuousClock.now
         if from == to { return ShiftReport() }
-        let translation = OwnerTranslation(from: from, to: to, options: options)
+        let prepared = try prepare(tree: tree, from: from, to: to)
+        var report = try prepared.applyChanges()
+        report.duration = ContinuousClock.now - start
+        return report
+    }
+
+    /// Plans the shift of `tree` from `from` to `to` without changing anything: every change,
+    /// and every value it replaces.
+    ///
+    /// Throws as ``shift(tree:from:to:)`` does for an ID the mappings cannot hold.
+    public func prepare(tree: FilePath, from: IDMappings, to: IDMappings) throws(StorageError) -> PreparedShift {
         let root: FileDescriptor
         do throws(Errno) {
             root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
         } catch {
             throw StorageError("shift ownership: open the tree", path: tree.string, errno: error)
         }
-        defer { root.closeQuietly() }
+        if from == to { return PreparedShift(root: root, tree: tree, plans: [], report: ShiftReport(), options: options) }
+        let translation = OwnerTranslation(from: from, to: to, options: options)
         let planner = ShiftPlanner(root: root, tree: tree, translation: translation, threads: options.threads)
-        let (plans, planReport) = try planner.run()
-        var report = planReport
-        report.add(try ShiftApplier(root: root, tree: tree, plans: plans, threads: options.threads).run())
-        report.duration = ContinuousClock.now - start
-        return report
+        do throws(StorageError) {
+            let (plans, report) = try planner.run()
+            return PreparedShift(root: root, tree: tree, plans: plans, report: report, options: options)
+        } catch {
+            root.closeQuietly()
+            throw error
+        }
+    }
+
+    /// Puts `tree` back as the undo journal at `journal` (written by
+    /// ``PreparedShift/writeUndoJournal(to:recordingNamesIn:)``) describes it, however far the
+    /// shift got: every owner, attribute and mode the shift replaces gets its old value again,
+    /// and when the journal recorded the names the tree held, every name added since (a copy-up
+    /// made by shifting through an overlay mount) is removed first.
+    ///
+    /// Safe to repeat: a rollback that was itself interrupted is finished by running it again.
+    public func rollBack(tree: FilePath, journal: FilePath) throws(StorageError) {
+        let contents = try UndoJournal(reading: journal)
+        let root: FileDescriptor
+        do throws(Errno) {
+            root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
+        } catch {
+            throw StorageError("roll back shift: open the tree", path: tree.string, errno: error)
+        }
+        defer { root.closeQuietly() }
+        var plans = contents.undo
+        if let names = contents.names {
+            let kept = Set(names)
+            try UndoJournal.removeNames(notIn: kept, below: root, tree: tree)
+            plans = plans.compactMap { plan in
+                guard plan.path.isEmpty || kept.contains(plan.path) else { return nil }
+                let entries = plan.entries.filter { entry in
+                    entry.name == FilePath(".") || kept.contains(plan.path.pushing(entry.name))
+                }
+                return entries.isEmpty ? nil : DirectoryPlan(path: plan.path, entries: entries)
+            }
+        }
+        try ShiftApplier(root: root, tree: tree, plans: plans, threads: options.threads, skipMissing: true).run()
     }
 
     /// Whether the kernel can shift the files of `path`'s filesystem at mount time (an idmapped

@@ -43,6 +43,17 @@ public struct LayerShifter: OwnershipShifter {
         try shifter.shift(tree: tree, from: from, to: to)
     }
 
+    /// Plans the walk (nothing changes yet); the result writes the undo journal, applies and undoes.
+    public func prepareShift(_ tree: FilePath, from: IDMappings, to: IDMappings,
+                             ignoreChownErrors: Bool) throws(StorageError) -> any PreparedOwnershipShift {
+        try shifter.prepare(tree: tree, from: from, to: to)
+    }
+
+    /// Rolls `tree` back from an undo journal (``ChownShifter/rollBack(tree:journal:)``).
+    public func rollBackShift(of tree: FilePath, journal: FilePath) throws(StorageError) {
+        try shifter.rollBack(tree: tree, journal: journal)
+    }
+
     public func supportsIdmappedMounts(_ mappings: IDMappings) -> Bool {
         idmappedMountsWork && (try? mappings.validate()) != nil
     }

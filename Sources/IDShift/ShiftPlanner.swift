@@ -7,7 +7,8 @@ import Glibc
 #endif
 
 /// The first pass: walks the tree on a few threads, reads each inode once and works out what
-/// must change, without changing anything.
+/// must change, without changing anything. Every value it plans to replace it keeps, so that
+/// the plan can be undone (`DirectoryPlan.undo`).
 final class ShiftPlanner: @unchecked Sendable {
     /// A directory descriptor shared by the children still waiting to be opened from it.
     final class Directory: @unchecked Sendable {
@@ -188,7 +189,8 @@ final class ShiftPlanner: @unchecked Sendable {
         let gid = try translated(status.groupID.rawValue, group: true, what: "group", entryPath, &report)
         let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
         if ownerChanges {
-            change.owner = (uid, gid)
+            change.owner = Ownership(uid: uid, gid: gid)
+            change.oldOwner = Ownership(uid: status.userID.rawValue, gid: status.groupID.rawValue)
             report.ownersChanged += 1
             if kind != .directory && kind != .symlink && status.mode & 0o6000 != 0 {
                 change.mode = status.permissions
@@ -222,7 +224,8 @@ final class ShiftPlanner: @unchecked Sendable {
                 }
                 // chown drops the capability; write it back even when it is the same.
                 if ownerChanges || rewritten != value {
-                    change.attributes.append((attribute, rewritten))
+                    change.attributes.append(AttributeValue(name: attribute, value: rewritten))
+                    change.oldAttributes.append(AttributeValue(name: attribute, value: value))
                     report.capabilitiesRewritten += 1
                 }
             case ShiftedAttribute.aclAccess, ShiftedAttribute.aclDefault:
@@ -242,7 +245,8 @@ final class ShiftPlanner: @unchecked Sendable {
                 }
                 let encoded = acl.encoded()
                 if encoded != value {
-                    change.attributes.append((attribute, encoded))
+                    change.attributes.append(AttributeValue(name: attribute, value: encoded))
+                    change.oldAttributes.append(AttributeValue(name: attribute, value: value))
                     report.aclsRemapped += 1
                 }
             case ShiftedAttribute.overrideStat:
@@ -253,14 +257,15 @@ final class ShiftPlanner: @unchecked Sendable {
                 stat.gid = try translated(stat.gid, group: true, what: "override_stat group", entryPath, &report)
                 let encoded = stat.bytes
                 if encoded != value {
-                    change.attributes.append((attribute, encoded))
+                    change.attributes.append(AttributeValue(name: attribute, value: encoded))
+                    change.oldAttributes.append(AttributeValue(name: attribute, value: value))
                     report.overrideStatsUpdated += 1
                 }
             default:
                 continue
             }
         }
-        if change.owner != nil || !change.attributes.isEmpty || change.mode != nil {
+        if !change.isEmpty {
             plan.entries.append(change)
         }
     }

@@ -18,54 +18,128 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
     /// layer is mounted and its whole merged tree shifted, which copies lower files up into its
     /// `diff` — but the mount is `volatile` (no fsync per copied-up file) and the walk parallel;
     /// the filesystem is synced once at the end.
+    ///
+    /// All or nothing: the shift is planned first, and before any file changes, the layer's
+    /// directory gets a `remapping` marker (this process, the mappings) and a `remapping.undo`
+    /// journal (every value the shift replaces; for a layer with parents also the names `diff`
+    /// held). A failure puts the layer back and rethrows; after a crash, `cleanup`,
+    /// `check(repair: true)` or the next `get` of the layer rolls it back from the journal
+    /// (removing what was copied up). The layer must not be mounted.
     public func updateLayerIDMap(_ id: LayerID, toContainer: IDMappings, toHost: IDMappings,
                                  mountLabel: SELinuxContext?) throws(StorageError) {
         let operation = "remap layer \(id)"
-        let layer = try locateLocked(id, operation: operation)
+        // The store lock (shared) keeps `cleanup` and `check` from rolling back a remap in
+        // flight; the layer's lock keeps mounts, applies and removes of it away until it is done.
+        let lock = try storeLock(exclusive: false)
+        defer { withExtendedLifetime(lock) {} }
+        let layer = try locate(id, operation: operation)
         guard !layer.readOnly else {
             throw StorageError(.permissionDenied, operation, path: layer.directory.string,
                                reason: "the layer is in a read-only image store")
         }
         guard toContainer != toHost else { return }
-        // Shifting is not atomic: a marker naming this process says a shift is under way, so
-        // that `check` can tell a layer whose shift was cut short (its owners are mixed).
+        let count = try counts.lock(id)
+        defer { withExtendedLifetime(count) {} }
+        guard count.count == 0 else {
+            throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
+        }
+        // A remap of this layer that a crash cut short is rolled back first: its journal is the
+        // only record of what its files were.
+        if hasRemapMarker(layer) {
+            guard !remapIsRunning(layer) else {
+                throw StorageError(.busy, operation, path: layer.directory.string, reason: "another process is remapping the layer")
+            }
+            _ = try rollBackRemap(layer, count: count)
+        }
+        removeRemapFiles(layer)  // a journal left without its marker belongs to no remap
         let marker = layer.directory.appending(Self.remappingFile)
+        let previous = try idMappings(of: id)
         try attempt(operation, marker) { () throws(Errno) in
             try FileDescriptor.currentWorkingDirectory.writeText(
-                Self.processStamp() + "\n" + Self.render(toContainer) + Self.render(toHost), at: marker)
+                Self.processStamp() + "\n" + Self.render(toContainer) + Self.render(toHost) + Self.render(previous), at: marker)
         }
         if try lowerEntries(of: layer).isEmpty {
-            let lock = try storeLock(exclusive: false)
-            defer { withExtendedLifetime(lock) {} }
-            let count = try counts.lock(id)
-            defer { withExtendedLifetime(count) {} }
-            guard count.count == 0 else {
-                throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
-            }
-            try shifter.shift(layer.diff, from: toContainer, to: toHost, ignoreChownErrors: options.ignoreChownErrors)
+            try shiftInPlace(layer, from: toContainer, to: toHost)
         } else {
-            let merged = try get(id, options: MountOptions(label: mountLabel, volatile: features.supportsVolatile))
+            try shiftThroughMount(layer, count: count, from: toContainer, to: toHost, mountLabel: mountLabel)
+        }
+        // Done: the journal goes first, so that a marker without a journal always means that the
+        // layer's owners and `idmaps` agree (nothing changed yet, or everything recorded).
+        removeRemapFiles(layer)
+    }
+
+    /// A base layer: its `diff` is shifted in place. On a failure the plan's undo is applied
+    /// at once; if even that fails, the journal and marker stay for `cleanup`.
+    private func shiftInPlace(_ layer: LayerLocation, from: IDMappings, to: IDMappings) throws(StorageError) {
+        let prepared: any PreparedOwnershipShift
+        do throws(StorageError) {
+            prepared = try shifter.prepareShift(layer.diff, from: from, to: to, ignoreChownErrors: options.ignoreChownErrors)
+            try prepared.writeUndoJournal(to: layer.directory.appending(Self.remapJournalFile), recordingNamesIn: nil)
+        } catch {
+            removeRemapFiles(layer)  // nothing was changed
+            throw error
+        }
+        do throws(StorageError) {
+            try prepared.apply()
+            try syncFileSystem(of: layer.diff)
+            try recordIDMappings(to, for: layer)
+        } catch {
             do throws(StorageError) {
-                try shifter.shift(merged, from: toContainer, to: toHost, ignoreChownErrors: options.ignoreChownErrors)
-            } catch {
-                try? put(id)
+                try prepared.undo()
+                try syncFileSystem(of: layer.diff)
+            } catch let undoError {
+                logger.error("could not undo a failed remap; strata cleanup rolls it back",
+                             metadata: ["layer": "\(layer.id)", "error": "\(undoError)"])
                 throw error
             }
-            try syncFileSystem(of: layer.diff)
-            try put(id)
+            removeRemapFiles(layer)
+            throw error
         }
-        try recordIDMappings(toHost, for: layer)
-        try? FileDescriptor.currentWorkingDirectory.remove(at: marker)
     }
 
-    /// The file in a layer's directory saying its owners are being shifted (by whom, from, to).
+    /// A layer with parents: shifted through a volatile mount of its merged tree. On a failure
+    /// the mount is released and the layer rolled back from the journal, as after a crash.
+    private func shiftThroughMount(_ layer: LayerLocation, count: LockedMountCount, from: IDMappings, to: IDMappings,
+                                   mountLabel: SELinuxContext?) throws(StorageError) {
+        // The prepared shift holds the mount's root open: it is let go before every unmount,
+        // which would otherwise find the mount busy.
+        var prepared: (any PreparedOwnershipShift)?
+        do throws(StorageError) {
+            let merged = try mountLocked(layer, count: count, options: MountOptions(label: mountLabel, volatile: features.supportsVolatile))
+            let planned = try shifter.prepareShift(merged, from: from, to: to, ignoreChownErrors: options.ignoreChownErrors)
+            prepared = planned
+            try planned.writeUndoJournal(to: layer.directory.appending(Self.remapJournalFile), recordingNamesIn: layer.diff)
+        } catch {
+            // Nothing was changed: the mount (if made) goes, and the marker.
+            prepared = nil
+            try? unmountLocked(layer, count: count)
+            removeRemapFiles(layer)
+            throw error
+        }
+        do throws(StorageError) {
+            try prepared?.apply()
+            prepared = nil
+            try syncFileSystem(of: layer.diff)
+            try unmountLocked(layer, count: count)
+            try recordIDMappings(to, for: layer)
+        } catch {
+            prepared = nil
+            do throws(StorageError) {
+                _ = try rollBackRemap(layer, count: count)
+            } catch let undoError {
+                logger.error("could not undo a failed remap; strata cleanup rolls it back",
+                             metadata: ["layer": "\(layer.id)", "error": "\(undoError)"])
+            }
+            throw error
+        }
+    }
+
+    /// The file in a layer's directory saying its owners are being shifted: by whom (process
+    /// stamp), from, to, and the mapping `idmaps` recorded before.
     static let remappingFile = "remapping"
 
-    private func locateLocked(_ id: LayerID, operation: String) throws(StorageError) -> LayerLocation {
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        return try locate(id, operation: operation)
-    }
+    /// The undo journal of a remap, beside its marker: what rolls the layer back.
+    static let remapJournalFile = "remapping.undo"
 
     /// The file in a layer's directory naming the ID mapping its files are owned under (absent
     /// for the identity).
@@ -83,8 +157,13 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
         } catch {
             throw StorageError("read ID mappings", path: path.string, errno: error)
         }
+        return try Self.parseMappings(text.split(separator: "\n"))
+    }
+
+    /// Mappings from `uid …` and `gid …` lines (as `render` writes them).
+    static func parseMappings(_ lines: some Sequence<Substring>) throws(StorageError) -> IDMappings {
         var mappings = IDMappings()
-        for line in text.split(separator: "\n") {
+        for line in lines {
             let parts = line.split(separator: " ", maxSplits: 1)
             guard parts.count == 2 else { continue }
             let ranges = try parts[1].split(separator: ",").map { (range) throws(StorageError) in try IDMap(parsing: range) }
@@ -98,7 +177,7 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
             + "gid \(mappings.gidMap.map(\.description).joined(separator: ","))\n"
     }
 
-    private func recordIDMappings(_ mappings: IDMappings, for layer: LayerLocation) throws(StorageError) {
+    func recordIDMappings(_ mappings: IDMappings, for layer: LayerLocation) throws(StorageError) {
         let path = layer.directory.appending(Self.idMappingsFile)
         let cwd = FileDescriptor.currentWorkingDirectory
         do throws(Errno) {
@@ -114,7 +193,7 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
         }
     }
 
-    private func syncFileSystem(of path: FilePath) throws(StorageError) {
+    func syncFileSystem(of path: FilePath) throws(StorageError) {
         do throws(Errno) {
             let fd = try FileDescriptor.openDirectory(path)
             defer { fd.closeQuietly() }

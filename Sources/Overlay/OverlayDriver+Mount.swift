@@ -29,11 +29,18 @@ extension OverlayDriver {
     /// top lower directory and has no upper one. Mount data that fits in a page goes to
     /// `mount(2)`; longer stacks, up to the kernel's 500 lower layers, go through `fsconfig`
     /// `lowerdir+`.
+    ///
+    /// A layer whose remap a crash cut short is rolled back first (as `cleanup` would), so that
+    /// no mount shows it half shifted.
     public func get(_ id: LayerID, options: MountOptions) throws(StorageError) -> FilePath {
         let lock = try storeLock(exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: "mount layer \(id)")
         let count = try counts.lock(id)
+        // A live remap holds the layer's lock until it is done: a marker seen here is a dead one's.
+        if hasRemapMarker(layer), !remapIsRunning(layer) {
+            _ = try rollBackRemap(layer, count: count)
+        }
         return try mountLocked(layer, count: count, options: options)
     }
 
@@ -163,7 +170,7 @@ extension OverlayDriver {
 
     /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse
     /// such a work directory; the layer is not mounted, so the marker can go.
-    private func clearVolatileMarker(_ layer: LayerLocation) {
+    func clearVolatileMarker(_ layer: LayerLocation) {
         let incompat = layer.directory.appending("work/work/incompat")
         if FileDescriptor.currentWorkingDirectory.exists(at: incompat) {
             try? FileDescriptor.currentWorkingDirectory.removeTree(at: incompat)

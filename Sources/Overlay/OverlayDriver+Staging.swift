@@ -120,7 +120,7 @@ extension OverlayDriver {
     }
 
     /// Removes staging directories nobody holds: differ directories whose lock is free, and
-    /// leftovers of creates and removes that a crash interrupted.
+    /// leftovers of creates and removes that a crash interrupted; rolls back interrupted remaps.
     func removeStaleStagingDirectories() {
         let cwd = FileDescriptor.currentWorkingDirectory
         // Creates, removes, applies and naive diffs run under the store lock (exclusive or
@@ -159,6 +159,16 @@ extension OverlayDriver {
                       let layer = try? dir.openDirectory(at: FilePath(entry.name))
                 else { continue }
                 defer { layer.closeQuietly() }
+                // A remap a crash cut short: rolled back from its journal (or, with none, its
+                // marker removed), before its `remapping.undo.new` goes with the leftovers.
+                if let id = try? LayerID(entry.name) {
+                    let location = LayerLocation(id: id, store: root, readOnly: false)
+                    do throws(StorageError) {
+                        _ = try recoverInterruptedRemap(location)
+                    } catch {
+                        logger.error("could not roll back an interrupted remap", metadata: ["layer": "\(id)", "error": "\(error)"])
+                    }
+                }
                 for leftover in (try? layer.directoryEntries()) ?? [] where Self.isLeftover(leftover.name) {
                     try? removeStaging(root.appending(entry.name).appending(leftover.name))
                 }

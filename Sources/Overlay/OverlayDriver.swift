@@ -175,8 +175,8 @@ public final class OverlayDriver: @unchecked Sendable {
         return items
     }
 
-    /// Unmounts the home's private bind mount (when this driver made it) and removes staging
-    /// directories nobody holds.
+    /// Unmounts the home's private bind mount (when this driver made it), removes staging
+    /// directories nobody holds and rolls back remaps whose process died (see `updateLayerIDMap`).
     public func cleanup() throws(StorageError) {
         removeStaleStagingDirectories()
         // The home's bind mount of itself (made by this or an earlier process) goes when nothing

@@ -62,7 +62,16 @@ extension OverlayDriver {
                     do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
                 })
             case .interruptedRemap:
-                done.append("cannot repair an interrupted remap (owners are mixed; remove and re-create the layer): \(problem.path)")
+                guard let id = path.lastComponent.flatMap({ try? LayerID($0.string) }), let layer = find(id) else { continue }
+                do throws(StorageError) {
+                    switch try recoverInterruptedRemap(layer) {
+                    case .rolledBack: done.append("rolled back interrupted remap: \(problem.path)")
+                    case .markerRemoved: done.append("removed marker of a remap that changed nothing or had finished: \(problem.path)")
+                    case nil: break
+                    }
+                } catch {
+                    done.append("could not roll back interrupted remap: \(problem.path): \(error)")
+                }
             case .missingLink, .missingShortLink, .brokenLower:
                 // The store of the layer: two levels up from `<store>/<id>/link` or `<store>/l/<short>`.
                 relink.insert(path.removingLastComponent().removingLastComponent())

@@ -30,8 +30,8 @@ public struct StoreProblem: Sendable, Hashable, CustomStringConvertible {
         case orphanLink = "orphan short link"
         /// A layer created incomplete (an import's) whose contents never arrived.
         case incompleteLayer = "incomplete layer"
-        /// A layer whose owner shift was cut short: its owners are mixed, which no repair can
-        /// undo; remove and re-create it.
+        /// A layer whose owner shift was cut short; repairing (or `cleanup`) rolls it back from
+        /// its undo journal, so that its owners and `idmaps` are all as before the shift.
         case interruptedRemap = "interrupted remap"
     }
 
@@ -77,7 +77,8 @@ extension OverlayDriver {
     ///
     /// Repairing removes stale staging (unmounting and releasing its quota project first) and
     /// half-made layer directories, remakes missing directories, rebuilds `link` files and `l/`
-    /// entries, removes orphan links, unmounts leaked mounts and resets stale counts. A broken
+    /// entries, removes orphan links, unmounts leaked mounts, resets stale counts and rolls back
+    /// interrupted remaps. A broken
     /// `lower` chain whose parent layer is gone cannot be repaired and stays reported.
     public func check(repair: Bool) throws(StorageError) -> StoreCheckReport {
         let lock = try storeLock(exclusive: true)
@@ -176,9 +177,10 @@ extension OverlayDriver {
                 problems.append(StoreProblem(.staleStaging, directory.appending(entry.name), "left by an operation that did not finish"))
             }
         }
-        if let stamp = try? cwd.readText(at: directory.appending(Self.remappingFile)),
-           !Self.stampIsAlive(stamp.split(separator: "\n").first.map(String.init) ?? "") {
-            problems.append(StoreProblem(.interruptedRemap, directory, "its owner shift was cut short, so its owners are mixed; remove and re-create it"))
+        if hasRemapMarker(layer), !remapIsRunning(layer) {
+            problems.append(StoreProblem(.interruptedRemap, directory, cwd.exists(at: directory.appending(Self.remapJournalFile))
+                ? "its owner shift was cut short, so its owners may be mixed; strata cleanup or check --repair rolls it back from its undo journal"
+                : "its owner shift was cut short before it changed any file, or after it finished; strata cleanup or check --repair removes its marker"))
         }
         if isAbandoned(layer.id) {
             problems.append(StoreProblem(.incompleteLayer, directory, "created for contents that never arrived"))
@@ -200,10 +202,10 @@ extension OverlayDriver {
 
     /// Whether a name in a layer's directory is a leftover of an operation that did not finish:
     /// an apply's staging tree (`.diff.apply-*`), a small file's atomic write (`.*.tmp`,
-    /// `idmaps.new`) or an unmount's fresh mount point (`merged.1`).
+    /// `idmaps.new`, a remap's `remapping.undo.new`) or an unmount's fresh mount point (`merged.1`).
     static func isLeftover(_ name: String) -> Bool {
         name.hasPrefix(".diff.apply-") || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
-            || name == idMappingsFile + ".new" || name == "merged.1"
+            || name == idMappingsFile + ".new" || name == remapJournalFile + ".new" || name == "merged.1"
     }
 
     /// Whether a name in a store is a feature probe's scratch directory (`.probe-<pid>-…`)

@@ -13,7 +13,8 @@ struct Check: ParsableCommand {
         discussion: """
             Checks every layer's diff, work, merged, link file, l/ entry and lower chain; staging \
             directories no running operation holds; mounts without a count and counts without a \
-            mount; l/ entries pointing at no layer. Prints one line per problem and a summary; \
+            mount; l/ entries pointing at no layer; remaps a crash cut short (--repair rolls them \
+            back). Prints one line per problem and a summary; \
             exits with status 1 when problems remain.
             Example: strata check --repair
             """)

@@ -57,7 +57,9 @@ struct Remap: ParsableCommand {
         discussion: """
             Owners, setuid/setgid bits, file capabilities (v3 root IDs), POSIX ACL entries and \
             override_stat records are rewritten. A base layer is shifted in place; a layer with \
-            parents is shifted through its mount, copying its parents' files up.
+            parents is shifted through its mount, copying its parents' files up. All or nothing: \
+            a failed remap puts the layer back, and one cut short by a crash is rolled back from \
+            its undo journal by strata cleanup (or check --repair).
             Example: strata remap app --uidmap 0:100000:65536 --gidmap 0:100000:65536
             """)
     @OptionGroup var global: GlobalOptions
@@ -168,7 +170,11 @@ struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup",
         abstract: "Unmount what the driver left mounted and remove stale staging directories.",
-        discussion: "Example: strata cleanup")
+        discussion: """
+            Also removes what crashed operations left in layer directories and rolls back remaps \
+            a crash cut short (from their undo journals).
+            Example: strata cleanup
+            """)
     @OptionGroup var global: GlobalOptions
 
     func run() throws {

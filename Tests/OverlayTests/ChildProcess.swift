@@ -1,6 +1,7 @@
 import DriverConformance
 import Foundation
 import GraphDriver
+import IDShift
 import Overlay
 import SystemPackage
 import Testing
@@ -10,8 +11,8 @@ import Testing
 enum ChildProcess {
     static let variable = "STRATA_OVERLAY_CHILD"
 
-    /// Runs `commands` (`get ID`, `put ID`, `churn PREFIX COUNT BASE`) on the store in a child
-    /// process; returns its exit status.
+    /// Runs `commands` (`get ID`, `put ID`, `churn PREFIX COUNT BASE`, `remap ID MAP KILL_AFTER`)
+    /// on the store in a child process; returns its exit status.
     @discardableResult
     static func run(_ store: TemporaryStore, _ commands: [String]) throws -> Int32 {
         let process = try start(store, commands)
@@ -57,6 +58,17 @@ enum ChildProcess {
                 case "put": try driver.put(LayerID(words[1]))
                 case "churn":
                     try churn(driver, prefix: words[1], count: Int(words[2])!, base: LayerID(words[3]))
+                case "remap":
+                    // Remaps to MAP (uids and gids alike) with a shifter that kills this process
+                    // (SIGKILL) after KILL_AFTER entries: a crash at a chosen point.
+                    let injected = ShiftOptions(threads: 1, faultInjection: .kill(afterEntries: Int(words[3])!))
+                    let remapper = try OverlayDriver(home: root.appending("home"), runHome: root.appending("run"),
+                                                     options: DriverOptions(parsing: ["skip_mount_home=true"]),
+                                                     shifter: LayerShifter(home: root.appending("home"), options: injected))
+                    let id = try LayerID(words[1])
+                    let ranges = try IDMap.parseList(words[2])
+                    try remapper.updateLayerIDMap(id, toContainer: remapper.idMappings(of: id),
+                                                  toHost: IDMappings(uidMap: ranges, gidMap: ranges), mountLabel: nil)
                 default: status = 3
                 }
             } catch {
