@@ -144,13 +144,17 @@ let package = Package(
         // scripts/fuzz/build.sh (-DFUZZING -sanitize=fuzzer,address).
         .executableTarget(
             name: "ApplyFuzz",
-            dependencies: ["LayerArchive", "GraphDriver",
+            dependencies: ["FuzzSupport", "LayerArchive", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")],
             path: "Fuzz/ApplyFuzz"),
         .executableTarget(
             name: "ParseFuzz",
-            dependencies: ["GraphDriver"],
+            dependencies: ["FuzzSupport", "GraphDriver"],
             path: "Fuzz/ParseFuzz"),
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["StrataSystem", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Fuzz/Support"),
 
         // Tests: one target per module
         .testTarget(

@@ -8,8 +8,10 @@
 // Built with `scripts/fuzz/build.sh` (-DFUZZING, -sanitize=fuzzer,address). Without FUZZING it
 // is a reproducer: `ApplyFuzz FILE…` runs each file through the same body.
 
+import FuzzSupport
 import GraphDriver
 import LayerArchive
+import StrataSystem
 import SystemPackage
 
 #if canImport(Glibc)
@@ -25,29 +27,8 @@ nonisolated(unsafe) var scratchRoot: String = {
 
 nonisolated(unsafe) var sequence = 0
 
-func entries(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
-
 func removeTree(_ path: String) {
-    var st = stat()
-    guard lstat(path, &st) == 0 else { return }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-        chmod(path, 0o700)
-        for name in entries(path) { removeTree(path + "/" + name) }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
+    try? FileDescriptor.currentWorkingDirectory.removeTree(at: FilePath(path))
 }
 
 func applyOne(_ data: UnsafeRawBufferPointer) {
@@ -70,11 +51,11 @@ func applyOne(_ data: UnsafeRawBufferPointer) {
     _ = try? LayerApplier.apply(from: input, into: FilePath(box + "/layer"),
                                 options: ApplyOptions(ignoreChownErrors: true, writerThreads: 1))
     close(fd)
-    let inBox = entries(box)
+    let inBox = directoryNames(box)
     if inBox != ["layer"] {
         fatalError("apply wrote outside the layer: \(box) holds \(inBox)")
     }
-    let inRoot = entries(scratchRoot)
+    let inRoot = directoryNames(scratchRoot)
     if inRoot != ["box\(sequence)"] {
         fatalError("apply wrote outside the layer: \(scratchRoot) holds \(inRoot)")
     }
@@ -88,36 +69,15 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     return 0
 }
 
-/// libFuzzer's driver, entered explicitly: SwiftPM links an executable's entry point as
-/// `<target>_main`, so libFuzzer's own `main` is not the one that runs.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("ApplyFuzz_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments, fuzzOne)
+    runLibFuzzer(argc, argv, fuzzOne)
 }
 #else
 @main
 struct ApplyFuzzReproducer {
     static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else { print("cannot open \(path)"); continue }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = fread(&buffer, 1, buffer.count, file)
-                if n <= 0 { break }
-                bytes += buffer[0..<n]
-            }
-            fclose(file)
-            bytes.withUnsafeBytes { applyOne($0) }
-            print("ok \(path)")
-        }
+        replayInputs(CommandLine.arguments.dropFirst()) { applyOne($0) }
         removeTree(scratchRoot)
     }
 }

@@ -4,6 +4,7 @@
 //
 // Built with `scripts/fuzz/build.sh`; without FUZZING, `ParseFuzz FILE…` replays inputs.
 
+import FuzzSupport
 import GraphDriver
 
 #if canImport(Glibc)
@@ -66,36 +67,15 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     return 0
 }
 
-/// libFuzzer's driver, entered explicitly: SwiftPM links an executable's entry point as
-/// `<target>_main`, so libFuzzer's own `main` is not the one that runs.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("ParseFuzz_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments, fuzzOne)
+    runLibFuzzer(argc, argv, fuzzOne)
 }
 #else
 @main
 struct ParseFuzzReproducer {
     static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else { print("cannot open \(path)"); continue }
-            var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = fread(&buffer, 1, buffer.count, file)
-                if n <= 0 { break }
-                bytes += buffer[0..<n]
-            }
-            fclose(file)
-            bytes.withUnsafeBytes { parseOne($0) }
-            print("ok \(path)")
-        }
+        replayInputs(CommandLine.arguments.dropFirst()) { parseOne($0) }
     }
 }
 #endif
