@@ -218,8 +218,7 @@ let package = Package(
                 intent: .custom(
                     verb: "check-host",
                     description: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux"),
-                permissions: []),
-            dependencies: ["strata"]),
+                permissions: [])),
         .testTarget(
             name: "IDShiftTests",
             dependencies: ["IDShift", "GraphDriver", "StrataSystem",

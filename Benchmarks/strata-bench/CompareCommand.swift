@@ -157,7 +157,6 @@ struct CompareTable {
     private var samples: [String: [Side: [ChildUsage]]] = [:]
     private var failures: [String: [Side: String]] = [:]
     private var summaries: [String: [Side: String]] = [:]
-    private var failedCases: [(String, Side)] = []
 
     private mutating func note(_ row: String) { if !order.contains(row) { order.append(row) } }
 

@@ -5,7 +5,8 @@ import SystemPackage
 import Glibc
 #endif
 
-/// One competitor in a comparison: GNU tar, Strata, and later others (containers-storage…).
+/// One competitor in a comparison: GNU tar and Strata (`run`), Strata and containers-storage
+/// (`compare`).
 struct Side: Hashable, CustomStringConvertible {
     let name: String
     var description: String { name }
@@ -18,8 +19,6 @@ struct Side: Hashable, CustomStringConvertible {
 struct Trial {
     /// The child process to time (its wall time and peak RSS are the measurement).
     var arguments: [String]
-    /// Where the child's standard output goes (nil: inherited).
-    var standardOutput: String? = nil
     /// Checks the run's result and removes it; returns a one-line summary of what was produced
     /// (compared across sides to catch a side that did less work).
     var finish: () throws -> String
@@ -35,8 +34,9 @@ struct BenchContext {
 }
 
 /// A benchmarked operation: for each fixture, an untimed `prepare`, then for each run and side a
-/// `trial` whose child process is timed, then `finish`. New comparisons (mount depth, a
-/// containers-storage side…) are new conforming types listed in `OperationKind`.
+/// `trial` whose child process is timed, then `finish`. A new `run` operation is a new conforming
+/// type listed in `OperationKind`; comparisons of CLI commands with containers-storage are
+/// `CompareCase`s (CompareCases.swift).
 protocol BenchOperation: AnyObject {
     var name: String { get }
     var sides: [Side] { get }

@@ -82,7 +82,7 @@ struct RunCommand: ParsableCommand {
                         if !dropCaches { Shell.warm(fixture.archive(in: workDirectory)) }
                         try Shell.settle(dropCaches: dropCaches)
                         let usage = try Shell.measureWithPeakRSS(
-                            trial.arguments, stdoutTo: trial.standardOutput,
+                            trial.arguments, stdoutTo: nil,
                             scratchFile: ScratchFileSystem.scratchDirectory(workDirectory) + "/rusage.txt")
                         let summary = try trial.finish()
                         if usage.status != 0 {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets ApplyFuzz and ParseFuzz (release, -sanitize=fuzzer,address) into
 # .build-fuzz/release/. The normal build makes the same targets as plain reproducers
-# (.build/debug/ApplyFuzz FILE…); here -DFUZZING swaps their @main for LLVMFuzzerTestOneInput
-# and libFuzzer supplies main.
+# (.build/debug/ApplyFuzz FILE…); here -DFUZZING swaps their @main for LLVMFuzzerTestOneInput and
+# a `<target>_main` entry point (what SwiftPM runs) that hands over to libFuzzer's driver
+# (FuzzSupport.runLibFuzzer). Fuzzing runs as root, like make test: ApplyFuzz removes each input's
+# box with StrataSystem's removeTree, which relies on root to enter directories a tar made 0000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SWIFT=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
