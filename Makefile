@@ -32,16 +32,7 @@ include mk/kernel-tier.mk
 
 ## deps: install the Debian packages that are missing (apt-get update only when one is).
 deps:
-	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq; \
-	  apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
-	fi
+	@scripts/ensure-packages $(DEBIAN_PACKAGES)
 	@test -x "$(SWIFT)" || { echo "swift not found (looked in PATH and /opt/swift/usr/bin)" >&2; exit 1; }
 
 build: deps

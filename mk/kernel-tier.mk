@@ -29,17 +29,7 @@ kernel-tier-build: kernel-tier-deps
 
 # dpkg-query keeps this fast when everything is installed; apt-get runs only for what is missing.
 kernel-tier-deps:
-	@missing=""; for p in $(KERNEL_TIER_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
-	        || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "kernel-tier: installing$$missing"; \
-	    if [ "$$(id -u)" != 0 ]; then echo "kernel-tier: installing packages needs root" >&2; exit 1; fi; \
-	    (apt-get install -y -q --no-install-recommends $$missing \
-	        || { apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; }) >/dev/null \
-	        || { echo "kernel-tier: could not install$$missing" >&2; exit 1; }; \
-	fi
+	@scripts/ensure-packages --label kernel-tier $(KERNEL_TIER_PACKAGES)
 
 kernel-tier-build:
 	$(SWIFT) build --build-tests $(SWIFT_BUILD_FLAGS)
