@@ -67,6 +67,25 @@ struct ForceMaskInteropTests {
             }
             return copy
         }
+        // Strata's own owners, which the comparison with containers-storage below cannot check
+        // (its layer is all owned by the store's root): each file is chowned to the owner the
+        // stream gives it, and its override_stat records that same owner. A symlink, which
+        // cannot carry a user.* xattr, has no override_stat but is chowned all the same.
+        let streamOwners = Dictionary(try tarListing(tar).map { entry in
+            (entry.name.hasSuffix("/") ? String(entry.name.dropLast()) : entry.name, "\(entry.uid):\(entry.gid)")
+        }, uniquingKeysWith: { $1 })
+        for (path, record) in strataTree.files.sorted(by: { $0.key < $1.key }) {
+            let onDisk = "\(record.uid):\(record.gid)"
+            #expect(streamOwners[path] == onDisk, "\(path): owned by \(onDisk) on disk, the stream says \(streamOwners[path] ?? "nothing")")
+            if let value = record.xattrs[overrideStat] {
+                let text = String(decoding: value, as: UTF8.self)
+                let owner = text.split(separator: ":", omittingEmptySubsequences: false).prefix(2).joined(separator: ":")
+                #expect(owner == onDisk, "\(path): owned by \(onDisk) on disk, override_stat says \(text)")
+            } else {
+                #expect(record.kind == .symlink, "\(path): no override_stat")
+            }
+        }
+
         var expected = withoutType(csTree)
         // containers-storage 1.43 drops setuid, setgid and sticky from override_stat (it keeps
         // the permission bits only), so its layer loses them for good; Strata keeps them.

@@ -26,7 +26,7 @@ enum Tool {
     static let fixtureTools = ["setfattr", "setcap", "setfacl", "mknod", "tar", "gzip"]
     static var haveFixtureTools: Bool { fixtureTools.allSatisfy { find($0) != nil } }
 
-    static var isRoot: Bool { getuid() == 0 }
+    static var isRoot: Bool { geteuid() == 0 }
 
     /// The repository's `scripts/interop/make-layer-tree.sh`.
     static let fixtureScript: String = {

@@ -44,6 +44,11 @@ struct XFSProjectQuotaTests {
             removeTree(free)
         }
         try xfsQuota(mount, "project -s -p \(limited) \(project + 1)", "limit -p bhard=1m \(project + 1)")
-        #expect(writeFile(free + "/large", bytes: 4 << 20) == nil)
+        // The same write is refused in the limited directory, so the limit is in force...
+        let limitedFailure = writeFile(limited + "/large", bytes: 4 << 20)
+        #expect(limitedFailure == ENOSPC, "expected ENOSPC, got \(limitedFailure.map { String(cString: strerror($0)) } ?? "no error")")
+        // ...and does not reach a directory outside the project.
+        let freeFailure = writeFile(free + "/large", bytes: 4 << 20)
+        #expect(freeFailure == nil, "expected no error, got \(freeFailure.map { String(cString: strerror($0)) } ?? "no error")")
     }
 }

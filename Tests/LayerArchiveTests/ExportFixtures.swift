@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// Whether the tests run as root (they make devices, set trusted.* xattrs, chown).
-let runningAsRoot = getuid() == 0
+let runningAsRoot = geteuid() == 0
 
 /// A unique scratch directory under /tmp, removed by `remove()`.
 struct ScratchDirectory {

@@ -42,9 +42,11 @@ enum ChildProcess {
 }
 
 @Suite struct ChildProcessEntry {
-    /// Does nothing unless started by `ChildProcess`; then runs its commands and exits.
-    @Test func childProcessEntry() throws {
-        guard let orders = ProcessInfo.processInfo.environment[ChildProcess.variable] else { return }
+    /// Runs only when started by `ChildProcess` (skipped in a normal run); runs its commands and exits.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[ChildProcess.variable] != nil,
+                   "entry point for ChildProcess; runs only in a child"))
+    func childProcessEntry() throws {
+        let orders = try #require(ProcessInfo.processInfo.environment[ChildProcess.variable])
         var parts = orders.split(separator: ";").map(String.init)
         let root = FilePath(parts.removeFirst())
         let driver = try OverlayDriver(home: root.appending("home"), runHome: root.appending("run"),

@@ -51,6 +51,7 @@ struct DiffTests {
             try writeTar(tar, python: script)
         }
         let before = treeSnapshot(store.home)
+        #expect(!before.isEmpty, "the store's home could not be listed: comparing it would prove nothing")
         let fd = try FileDescriptor.open(tar, .readOnly)
         defer { try? fd.close() }
         #expect(throws: StorageError.self) {
@@ -97,6 +98,7 @@ struct DiffTests {
         let hostile = store.root.appending("hostile.tar")
         try writeTar(hostile, python: "add('y', b'y')\nadd('../escape', b'x')")
         let before = treeSnapshot(store.home)
+        #expect(!before.isEmpty, "the store's home could not be listed: comparing it would prove nothing")
         let fd2 = try FileDescriptor.open(hostile, .readOnly)
         defer { try? fd2.close() }
         #expect(throws: StorageError.self) {

@@ -45,4 +45,4 @@ let overlayFactory: DriverFactory = {
 }
 
 /// Tests that mount need root and overlayfs.
-let needsRoot = Testing.ConditionTrait.enabled(if: getuid() == 0, "needs root to mount overlays")
+let needsRoot = Testing.ConditionTrait.enabled(if: geteuid() == 0, "needs root to mount overlays")

@@ -65,12 +65,14 @@ struct DriverQuotaKernelTierTests {
         let source = "/tmp/strata-quota-src-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: source + "/etc", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: source); try? FileManager.default.removeItem(atPath: source + ".tar") }
-        #expect(writeFile(source + "/etc/data", count: 2 << 20) == nil)
+        try #require(writeFile(source + "/etc/data", count: 2 << 20) == nil)
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/bin/tar")
         tar.arguments = ["-C", source, "-cf", source + ".tar", "."]
         try tar.run()
         tar.waitUntilExit()
+        try #require(tar.terminationReason == .exit && tar.terminationStatus == 0,
+                     "tar exited with \(tar.terminationStatus) making the diff to apply")
         let input = try FileDescriptor.open(FilePath(source + ".tar"), .readOnly)
         defer { try? input.close() }
         _ = try store.driver.applyDiff(app, parent: nil, from: input, options: ApplyDiffOptions())

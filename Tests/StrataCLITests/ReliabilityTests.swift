@@ -5,7 +5,7 @@ import Testing
 /// and a short concurrency run against the built `strata`. The long runs are run by hand:
 /// `scripts/reliability/crash-inject.py --trials 200`, `scripts/reliability/concurrency.py --seconds 30`.
 @Suite("Reliability (crash injection, concurrency, check)", .serialized,
-       .enabled(if: getuid() == 0, "needs root to mount overlays"))
+       .enabled(if: geteuid() == 0, "needs root to mount overlays"))
 struct ReliabilityTests {
     /// The package root: three levels above this file.
     private static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

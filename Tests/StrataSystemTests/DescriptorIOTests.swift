@@ -39,7 +39,7 @@ struct DescriptorIOTests {
         try first.lock(exclusive: true, wait: false)
     }
 
-    @Test(.enabled(if: runningAsRoot)) func ioctlReadsAndWritesFsxattr() throws {
+    @Test(needsRoot) func ioctlReadsAndWritesFsxattr() throws {
         let dir = try TemporaryDirectory()
         try dir.descriptor.makeDirectory(at: "project")
         // ext4 (under /tmp here) answers FS_IOC_FSGETXATTR and FS_IOC_FSSETXATTR.

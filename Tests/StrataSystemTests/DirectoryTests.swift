@@ -8,7 +8,7 @@ import Glibc
 
 @Suite("Directory enumeration and tree removal")
 struct DirectoryTests {
-    @Test(.enabled(if: runningAsRoot)) func getdentsListsThousandsOfEntriesWithTheirKinds() throws {
+    @Test(needsRoot) func getdentsListsThousandsOfEntriesWithTheirKinds() throws {
         let dir = try TemporaryDirectory()
         let d = dir.descriptor
         var expected: [String: FileKind] = [:]
@@ -68,7 +68,7 @@ struct DirectoryTests {
         expectErrno(.notDirectory) { try file.directoryEntries() }
     }
 
-    @Test(.enabled(if: runningAsRoot)) func removeTreeRemovesEverythingAndFollowsNoSymlink() throws {
+    @Test(needsRoot) func removeTreeRemovesEverythingAndFollowsNoSymlink() throws {
         let dir = try TemporaryDirectory()
         let d = dir.descriptor
         // Things outside the tree that symlinks inside point to.
@@ -108,7 +108,7 @@ struct DirectoryTests {
         #expect(!d.exists(at: "single"))
     }
 
-    @Test(.enabled(if: runningAsRoot)) func removeTreeDoesNotReachIntoAMountBelowIt() throws {
+    @Test(needsRoot) func removeTreeDoesNotReachIntoAMountBelowIt() throws {
         let dir = try TemporaryDirectory()
         let d = dir.descriptor
         try d.makeDirectory(at: "precious")

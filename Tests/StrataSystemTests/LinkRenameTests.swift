@@ -32,7 +32,7 @@ struct LinkRenameTests {
         #expect(try dir.descriptor.status(at: "original").linkCount == 3)
     }
 
-    @Test(.enabled(if: runningAsRoot)) func linkatWithEmptyPathLinksAnOpenFile() throws {
+    @Test(needsRoot) func linkatWithEmptyPathLinksAnOpenFile() throws {
         let dir = try TemporaryDirectory()
         try dir.write("file", "by descriptor")
         let pathOnly = try dir.descriptor.open(at: "file", flags: openPathOnly)
@@ -112,7 +112,7 @@ struct LinkRenameTests {
         #expect(!dir.descriptor.exists(at: "d1/marker"))
     }
 
-    @Test(.enabled(if: runningAsRoot)) func renameat2WhiteoutLeavesACharacterDevice() throws {
+    @Test(needsRoot) func renameat2WhiteoutLeavesACharacterDevice() throws {
         let dir = try TemporaryDirectory()
         try dir.write("old", "x")
         try dir.descriptor.rename("old", to: "new", flags: .whiteout)

@@ -19,7 +19,7 @@ struct MetadataTests {
         expectErrno(.noSuchFileOrDirectory) { try dir.descriptor.makeDirectory(at: "missing/child") }
     }
 
-    @Test(.enabled(if: runningAsRoot)) func fstatatReportsEveryKind() throws {
+    @Test(needsRoot) func fstatatReportsEveryKind() throws {
         let dir = try TemporaryDirectory()
         let d = dir.descriptor
         try dir.write("file", "12345678")
@@ -70,7 +70,7 @@ struct MetadataTests {
         #expect(makeDeviceNumber(major: 0, minor: 0) == 0)
     }
 
-    @Test(.enabled(if: runningAsRoot)) func fchownatChangesASymlinkItself() throws {
+    @Test(needsRoot) func fchownatChangesASymlinkItself() throws {
         let dir = try TemporaryDirectory()
         try dir.write("target", "t")
         try dir.descriptor.makeSymbolicLink(at: "link", target: "target")
@@ -94,7 +94,7 @@ struct MetadataTests {
         #expect(last.userID.rawValue == 42 && last.groupID.rawValue == 77)
     }
 
-    @Test(.enabled(if: runningAsRoot)) func fchmodatSetsSpecialBits() throws {
+    @Test(needsRoot) func fchmodatSetsSpecialBits() throws {
         let dir = try TemporaryDirectory()
         try dir.write("file", "x")
         try dir.descriptor.changeMode(at: "file", permissions: .init(rawValue: 0o4751))
@@ -144,7 +144,7 @@ struct MetadataTests {
         #expect(old < later && !(later < old))
     }
 
-    @Test(.enabled(if: runningAsRoot)) func mknodatMakesFifosWhiteoutsAndDevices() throws {
+    @Test(needsRoot) func mknodatMakesFifosWhiteoutsAndDevices() throws {
         let dir = try TemporaryDirectory()
         let d = dir.descriptor
         try d.makeNode(at: "fifo", kind: .fifo, permissions: .init(rawValue: 0o640))

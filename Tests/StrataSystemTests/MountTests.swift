@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("statfs, mount, umount2, the mount table, the new mount API", .enabled(if: runningAsRoot))
+@Suite("statfs, mount, umount2, the mount table, the new mount API", needsRoot)
 struct MountTests {
     @Test func statfsNamesExt4AndTmpfs() throws {
         let dir = try TemporaryDirectory()

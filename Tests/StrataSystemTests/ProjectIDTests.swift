@@ -35,7 +35,7 @@ final class LoopFileSystem {
     }
 }
 
-@Suite("Project IDs (FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR)", .enabled(if: runningAsRoot))
+@Suite("Project IDs (FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR)", needsRoot)
 struct ProjectIDTests {
     // XFS keeps project IDs in its inodes whether quotas are on or not. (ext4's `project`
     // feature cannot be mounted on this kernel: it is built without CONFIG_QUOTA.)

@@ -9,7 +9,7 @@ import Glibc
 /// A name that is not UTF-8: "bad-" then bytes 0xFF 0xFE.
 private let nonUTF8Name: [CChar] = [0x62, 0x61, 0x64, 0x2D, -1, -2, 0]
 
-@Suite("Raw names, no-follow ownership calls, user namespaces", .enabled(if: runningAsRoot))
+@Suite("Raw names, no-follow ownership calls, user namespaces", needsRoot)
 struct RawNameAndOwnershipTests {
     @Test func rawEntriesKeepNamesThatAreNotUTF8() throws {
         let dir = try TemporaryDirectory()

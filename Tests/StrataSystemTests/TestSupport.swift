@@ -10,6 +10,10 @@ import Glibc
 /// Whether the tests run as root (the CI machine does; most tests here need it).
 let runningAsRoot = geteuid() == 0
 
+/// The trait of a test or suite that needs root, with the reason shown when it is skipped.
+let needsRoot = Testing.ConditionTrait.enabled(
+    if: runningAsRoot, "needs root: mounts, device nodes, chown, trusted.* xattrs, project IDs")
+
 /// `O_PATH` and `O_TMPFILE` on Linux (the Glibc module does not export them to Swift).
 let openPathOnly: Int32 = 0o10_000_000
 let openTemporaryFile: Int32 = 0o20_000_000 | O_DIRECTORY

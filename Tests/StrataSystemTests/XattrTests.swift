@@ -8,7 +8,7 @@ import Glibc
 
 @Suite("Extended attributes")
 struct XattrTests {
-    @Test(.enabled(if: runningAsRoot)) func onADescriptor() throws {
+    @Test(needsRoot) func onADescriptor() throws {
         let dir = try TemporaryDirectory()
         try dir.write("file", "x")
         let fd = try dir.descriptor.open(at: "file", .readOnly)
@@ -29,7 +29,7 @@ struct XattrTests {
         #expect(Set(try fd.extendedAttributeNames()) == ["trusted.overlay.opaque", "user.empty"])
     }
 
-    @Test(.enabled(if: runningAsRoot)) func largeValuesGrowTheBuffer() throws {
+    @Test(needsRoot) func largeValuesGrowTheBuffer() throws {
         let dir = try TemporaryDirectory()
         try dir.write("file", "x")
         let fd = try dir.descriptor.open(at: "file", .readOnly)
@@ -53,7 +53,7 @@ struct XattrTests {
         #expect(try dir.descriptor.extendedAttribute("user.a-fairly-long-attribute-name-number-39", at: "many") == [39])
     }
 
-    @Test(.enabled(if: runningAsRoot)) func onAPathWithoutFollowingSymlinks() throws {
+    @Test(needsRoot) func onAPathWithoutFollowingSymlinks() throws {
         let dir = try TemporaryDirectory()
         try dir.write("target", "x")
         try dir.descriptor.makeSymbolicLink(at: "link", target: "target")
@@ -91,7 +91,7 @@ struct XattrTests {
         expectErrno(.noSuchFileOrDirectory) { try d.extendedAttribute("user.x", at: "missing") }
     }
 
-    @Test(.enabled(if: runningAsRoot)) func emptyPathOnAnOPathSymlinkDescriptorNamesTheLink() throws {
+    @Test(needsRoot) func emptyPathOnAnOPathSymlinkDescriptorNamesTheLink() throws {
         let dir = try TemporaryDirectory()
         try dir.write("target", "x")
         try dir.descriptor.makeSymbolicLink(at: "link", target: "target")
