@@ -32,6 +32,20 @@ extension FileDescriptor {
         }
     }
 
+    /// Reads `path`'s status (never a symlink's target) and whether it is the root of a mount,
+    /// in one system call; `isMountRoot` is `nil` when the kernel does not report it (before
+    /// Linux 5.8).
+    ///
+    /// The corresponding C function is `statx` with `STATX_BASIC_STATS` and `STATX_ATTR_MOUNT_ROOT`.
+    public func statusAndMountRoot(at path: FilePath) throws(Errno) -> (status: FileStatus, isMountRoot: Bool?) {
+        var st = Glibc.stat()
+        var mountRoot: Int32 = -1
+        try path.withCPath { p throws(Errno) in
+            try voidSyscall { strata_status_and_mount_root(self.rawValue, p, &st, &mountRoot) }
+        }
+        return (FileStatus(st), mountRoot < 0 ? nil : mountRoot == 1)
+    }
+
     /// Lists the names of `path`'s extended attributes (of a symlink itself); empty when it has
     /// none, in one system call for the common case of a short list.
     ///
