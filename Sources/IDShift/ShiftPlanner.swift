@@ -84,7 +84,7 @@ final class ShiftPlanner: @unchecked Sendable {
         if !rootPlan.entries.isEmpty { plans.append(rootPlan) }
         try list(rootDirectory, path: FilePath(), into: &stack)
 
-        runOnThreads(threads) { _ in self.work() }
+        runOnThreads(threads) { self.work() }
         if let failure { throw failure }
         return (plans, report)
     }
