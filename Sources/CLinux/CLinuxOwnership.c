@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 // The numbers are the same on every architecture for calls this new.
@@ -67,6 +68,34 @@ int strata_is_mount_root(int dirfd, const char *path) {
         return -1;
     }
     return (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+}
+
+int strata_status_and_mount_root(int dirfd, const char *path, struct stat *st, int *mount_root) {
+    struct statx stx;
+    if (statx(dirfd, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &stx) < 0) return -1;
+    memset(st, 0, sizeof(*st));
+    st->st_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    st->st_ino = stx.stx_ino;
+    st->st_mode = stx.stx_mode;
+    st->st_nlink = stx.stx_nlink;
+    st->st_uid = stx.stx_uid;
+    st->st_gid = stx.stx_gid;
+    st->st_rdev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+    st->st_size = (off_t)stx.stx_size;
+    st->st_blksize = (blksize_t)stx.stx_blksize;
+    st->st_blocks = (blkcnt_t)stx.stx_blocks;
+    st->st_atim.tv_sec = stx.stx_atime.tv_sec;
+    st->st_atim.tv_nsec = stx.stx_atime.tv_nsec;
+    st->st_mtim.tv_sec = stx.stx_mtime.tv_sec;
+    st->st_mtim.tv_nsec = stx.stx_mtime.tv_nsec;
+    st->st_ctim.tv_sec = stx.stx_ctime.tv_sec;
+    st->st_ctim.tv_nsec = stx.stx_ctime.tv_nsec;
+    if (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) {
+        *mount_root = (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) ? 1 : 0;
+    } else {
+        *mount_root = -1;
+    }
+    return 0;
 }
 
 // The child only closes, reads and exits: nothing that a copy of a multithreaded process may not do.

@@ -154,8 +154,8 @@ public struct ChownShifter: Sendable {
         }
         if from == to { return PreparedShift(root: root, tree: tree, plans: [], report: ShiftReport(), options: options) }
         let translation = OwnerTranslation(from: from, to: to, options: options)
-        let planner = ShiftPlanner(root: root, tree: tree, translation: translation, threads: options.threads)
         do throws(StorageError) {
+            let planner = try ShiftPlanner(root: root, tree: tree, translation: translation, threads: options.threads)
             let (plans, report) = try planner.run()
             return PreparedShift(root: root, tree: tree, plans: plans, report: report, options: options)
         } catch {

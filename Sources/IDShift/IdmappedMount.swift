@@ -13,7 +13,7 @@ public enum IdmappedMount {
     /// clones the mount there (detached, never attached) and idmaps the clone.
     public static func supportsIdmappedMounts(at path: FilePath) -> Bool {
         do throws(Errno) {
-            let namespace = try UserNamespace(uidMap: [probeRange], gidMap: [probeRange])
+            let namespace = try UserNamespace(uidMap: [identityRange], gidMap: [identityRange])
             let clone = try FileDescriptor.cloneMount(path)
             defer { clone.closeQuietly() }
             try clone.setIDMapping(userNamespace: namespace.descriptor)
@@ -83,5 +83,4 @@ public enum IdmappedMount {
 
     /// Every ID to itself (all but the invalid ID 4294967295).
     static let identityRange = UserNamespace.Range(inside: 0, outside: 0, count: UInt32.max)
-    static let probeRange = identityRange
 }

@@ -2,38 +2,8 @@
 import Glibc
 #endif
 
-/// Runs `body(index)` on `count` threads, the calling thread being index 0, and returns when all
-/// are done. If a thread cannot be started, the others do its share: work is taken from shared
-/// queues, never assigned to a thread in advance.
-func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Start: @unchecked Sendable {
-        let body: @Sendable (Int) -> Void
-        let index: Int
-        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) {
-            self.body = body
-            self.index = index
-        }
-    }
-    var threads: [pthread_t] = []
-    for index in 1..<max(1, count) {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Start(body, index)).toOpaque()
-        let status = pthread_create(&thread, nil, { raw in
-            let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
-            start.body(start.index)
-            return nil
-        }, context)
-        if status == 0 {
-            threads.append(thread)
-        } else {
-            Unmanaged<Start>.fromOpaque(context).release()
-        }
-    }
-    body(0)
-    for thread in threads { pthread_join(thread, nil) }
-}
-
-/// A mutex and a condition, allocated so that their addresses never move.
+/// A mutex and a condition, allocated so that their addresses never move: the planner waits
+/// on the condition for work (`Mutex` has no condition to wait on).
 final class Lock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)

@@ -1,5 +1,6 @@
 import GraphDriver
 import StrataSystem
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -18,11 +19,12 @@ final class ShiftApplier: @unchecked Sendable {
     private let skipMissing: Bool
     private let faultInjection: ShiftFaultInjection?
 
-    private let lock = Lock()
-    // Guarded by `lock`.
-    private var next = 0
-    private var failure: StorageError?
-    private var entriesStarted = 0
+    private struct Progress {
+        var next = 0
+        var failure: StorageError?
+        var entriesStarted = 0
+    }
+    private let progress = Mutex(Progress())
 
     init(root: FileDescriptor, tree: FilePath, plans: [DirectoryPlan], threads: Int,
          skipMissing: Bool = false, faultInjection: ShiftFaultInjection? = nil) {
@@ -36,8 +38,9 @@ final class ShiftApplier: @unchecked Sendable {
 
     func run() throws(StorageError) {
         if !plans.isEmpty {
-            runOnThreads(min(threads, plans.count)) { _ in self.work() }
+            runOnThreads(min(threads, plans.count)) { self.work() }
         }
+        let (failure, entriesStarted) = progress.withLock { ($0.failure, $0.entriesStarted) }
         if let failure { throw failure }
         // Injected after the last entry: the shift is made, but whoever made it learns nothing.
         if let faultInjection, faultInjection.entries == entriesStarted {
@@ -47,16 +50,16 @@ final class ShiftApplier: @unchecked Sendable {
 
     private func work() {
         while true {
-            let index: Int? = lock.withLock {
-                guard failure == nil, next < plans.count else { return nil }
-                next += 1
-                return next - 1
+            let index: Int? = progress.withLock { state in
+                guard state.failure == nil, state.next < plans.count else { return nil }
+                state.next += 1
+                return state.next - 1
             }
             guard let index else { return }
             do throws(StorageError) {
                 try apply(plans[index])
             } catch {
-                lock.withLock { if failure == nil { failure = error } }
+                progress.withLock { state in if state.failure == nil { state.failure = error } }
                 return
             }
         }
@@ -66,9 +69,9 @@ final class ShiftApplier: @unchecked Sendable {
     /// the entry it names, fails or kills the process before the entry is touched.
     private func countEntry() throws(StorageError) {
         guard let faultInjection else { return }
-        let started = lock.withLock {
-            entriesStarted += 1
-            return entriesStarted - 1
+        let started = progress.withLock { state in
+            state.entriesStarted += 1
+            return state.entriesStarted - 1
         }
         if started == faultInjection.entries { try inject(faultInjection) }
     }

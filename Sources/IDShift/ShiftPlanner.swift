@@ -25,9 +25,14 @@ final class ShiftPlanner: @unchecked Sendable {
         case names(Directory, path: FilePath, ArraySlice<RawDirectoryEntry>)
     }
 
-    struct Identity: Hashable {
-        var device: UInt64
-        var inode: UInt64
+    /// Where a name is in the tree: its directory (relative to the root) and the name. The
+    /// joined path is built only when it is needed (a directory queued, an error), not for
+    /// every name.
+    struct Place {
+        var directory: FilePath
+        var name: FilePath
+        var isRoot = false
+        var path: FilePath { isRoot ? directory : directory.pushing(name) }
     }
 
     /// Names a thread plans in one go when a directory is large.
@@ -46,33 +51,40 @@ final class ShiftPlanner: @unchecked Sendable {
     private var failure: StorageError?
     private var plans: [DirectoryPlan] = []
     private var report = ShiftReport()
-    private var linked = Set<Identity>()
+    /// Inodes with more than one link planned already. Everything planned is on the root's
+    /// device (other devices are skipped first), so the inode number alone identifies a file.
+    private var linked = Set<UInt64>()
 
-    init(root: FileDescriptor, tree: FilePath, translation: OwnerTranslation, threads: Int) {
+    /// Throws when the tree's own status cannot be read: without its device the walk could not
+    /// tell which names are on other filesystems.
+    init(root: FileDescriptor, tree: FilePath, translation: OwnerTranslation, threads: Int) throws(StorageError) {
         self.root = root
         self.tree = tree
         self.translation = translation
         self.threads = threads
-        rootDevice = (try? root.status().device) ?? 0
+        do throws(Errno) {
+            rootDevice = try root.status().device
+        } catch {
+            throw StorageError("shift ownership: stat the tree", path: tree.string, errno: error)
+        }
     }
 
     /// Plans the whole tree; throws the first failure.
     func run() throws(StorageError) -> ([DirectoryPlan], ShiftReport) {
         // The root's own entry `.` first, then its names on the threads.
         var rootPlan = DirectoryPlan(path: FilePath())
-        var rootWork: [Work] = []
         let copy = dup(root.rawValue)
         guard copy >= 0 else {
             throw StorageError("shift ownership: duplicate the tree's descriptor", path: tree.string,
                                errno: Errno(rawValue: errno))
         }
         let rootDirectory = Directory(FileDescriptor(rawValue: copy))
-        try planEntry(".", in: rootDirectory, entryPath: FilePath(), plan: &rootPlan, report: &report, work: &rootWork,
-                      isRoot: true)
+        try planEntry(Place(directory: FilePath(), name: ".", isRoot: true), in: rootDirectory,
+                      plan: &rootPlan, report: &report)
         if !rootPlan.entries.isEmpty { plans.append(rootPlan) }
         try list(rootDirectory, path: FilePath(), into: &stack)
 
-        runOnThreads(threads) { _ in self.work() }
+        runOnThreads(threads) { self.work() }
         if let failure { throw failure }
         return (plans, report)
     }
@@ -99,9 +111,10 @@ final class ShiftPlanner: @unchecked Sendable {
                 case .names(let directory, let path, let names):
                     var plan = DirectoryPlan(path: path)
                     for entry in names {
-                        let entryPath = path.pushing(entry.name)
-                        try planEntry(entry.name, in: directory, entryPath: entryPath, plan: &plan,
-                                      report: &localReport, work: &more, isRoot: false)
+                        let place = Place(directory: path, name: entry.name)
+                        if try planEntry(place, in: directory, plan: &plan, report: &localReport) {
+                            more.append(.unopened(parent: directory, name: entry.name, path: place.path))
+                        }
                     }
                     if !plan.entries.isEmpty { localPlans.append(plan) }
                 }
@@ -152,41 +165,42 @@ final class ShiftPlanner: @unchecked Sendable {
     }
 
     /// Plans one name: reads its status and, when it has any, its extended attributes.
+    /// Returns whether it is a directory below the root that the walk goes into.
+    @discardableResult
     private func planEntry(
-        _ path: FilePath, in directory: Directory, entryPath: FilePath,
-        plan: inout DirectoryPlan, report: inout ShiftReport, work: inout [Work], isRoot: Bool
-    ) throws(StorageError) {
+        _ place: Place, in directory: Directory, plan: inout DirectoryPlan, report: inout ShiftReport
+    ) throws(StorageError) -> Bool {
         let fd = directory.descriptor
+        let path = place.name
         let status: FileStatus
+        let isMountRoot: Bool?
         do throws(Errno) {
-            status = try fd.status(at: path)
+            (status, isMountRoot) = try fd.statusAndMountRoot(at: path)
         } catch .noSuchFileOrDirectory {
-            return
+            return false
         } catch {
-            throw StorageError("shift ownership: stat", path: fullPath(entryPath), errno: error)
+            throw StorageError("shift ownership: stat", path: fullPath(place.path), errno: error)
         }
         report.entriesVisited += 1
         let kind = status.kind
         // The walk stays on the tree's own mount: another filesystem, or a bind mount of this
-        // one, is left alone, its root included.
-        if status.device != rootDevice || (kind == .directory && !isRoot && (try? fd.isMountRoot(at: path)) == true) {
+        // one (of a directory or a file), is left alone, its root included. A kernel that does
+        // not report mount roots (before 5.8) leaves only the device check.
+        if status.device != rootDevice || (!place.isRoot && isMountRoot == true) {
             report.mountPointsSkipped += 1
-            return
+            return false
         }
         if kind != .directory && status.linkCount > 1 {
-            let first = lock.withLock { linked.insert(Identity(device: status.device, inode: status.inode)).inserted }
+            let first = lock.withLock { linked.insert(status.inode).inserted }
             if !first {
                 report.hardLinksSkipped += 1
-                return
+                return false
             }
-        }
-        if kind == .directory && !isRoot {
-            work.append(.unopened(parent: directory, name: path, path: entryPath))
         }
 
         var change = EntryChange(name: path)
-        let uid = try translated(status.userID.rawValue, group: false, what: "owner", entryPath, &report)
-        let gid = try translated(status.groupID.rawValue, group: true, what: "group", entryPath, &report)
+        let uid = try translated(status.userID.rawValue, group: false, what: "owner", place, &report)
+        let gid = try translated(status.groupID.rawValue, group: true, what: "group", place, &report)
         let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
         if ownerChanges {
             change.owner = Ownership(uid: uid, gid: gid)
@@ -203,15 +217,15 @@ final class ShiftPlanner: @unchecked Sendable {
         do throws(Errno) {
             names = kind == .symlink ? [] : try fd.extendedAttributeNamesNoFollow(at: path)
         } catch {
-            throw StorageError("shift ownership: list extended attributes", path: fullPath(entryPath), errno: error)
+            throw StorageError("shift ownership: list extended attributes", path: fullPath(place.path), errno: error)
         }
         for attribute in names {
             switch attribute {
             case ShiftedAttribute.capability:
-                guard let value = try read(attribute, fd, path, entryPath) else { continue }
+                guard let value = try read(attribute, fd, place) else { continue }
                 var rewritten = value
                 if let rootID = FileCapability.rootID(value) {
-                    let mapped = try translated(rootID, group: false, what: "capability root", entryPath, &report)
+                    let mapped = try translated(rootID, group: false, what: "capability root", place, &report)
                     rewritten = FileCapability.mappingRootID(value) { _ in mapped } ?? value
                 } else if translation.sourceHoldsRoot, value.count == 20 {
                     // A v2 capability belongs to on-disk root 0, as the kernel reads it (an
@@ -219,7 +233,7 @@ final class ShiftPlanner: @unchecked Sendable {
                     // container's root under the old mapping, it follows the root to the new one;
                     // a root ID of 0 is stored by the kernel as v2 again. Otherwise it is the
                     // host root's and is kept as it is.
-                    let mapped = try translated(0, group: false, what: "capability root", entryPath, &report)
+                    let mapped = try translated(0, group: false, what: "capability root", place, &report)
                     if mapped != 0 { rewritten = FileCapability.asRevision3(value, rootID: mapped) ?? value }
                 }
                 // chown drops the capability; write it back even when it is the same.
@@ -229,17 +243,17 @@ final class ShiftPlanner: @unchecked Sendable {
                     report.capabilitiesRewritten += 1
                 }
             case ShiftedAttribute.aclAccess, ShiftedAttribute.aclDefault:
-                guard let value = try read(attribute, fd, path, entryPath),
+                guard let value = try read(attribute, fd, place),
                       var acl = PosixACL(decoding: value)
                 else { continue }
                 for index in acl.entries.indices {
                     switch acl.entries[index].tag {
                     case .user:
                         acl.entries[index].id = try translated(
-                            acl.entries[index].id, group: false, what: "ACL user", entryPath, &report)
+                            acl.entries[index].id, group: false, what: "ACL user", place, &report)
                     case .group:
                         acl.entries[index].id = try translated(
-                            acl.entries[index].id, group: true, what: "ACL group", entryPath, &report)
+                            acl.entries[index].id, group: true, what: "ACL group", place, &report)
                     default: break
                     }
                 }
@@ -250,11 +264,11 @@ final class ShiftPlanner: @unchecked Sendable {
                     report.aclsRemapped += 1
                 }
             case ShiftedAttribute.overrideStat:
-                guard let value = try read(attribute, fd, path, entryPath),
+                guard let value = try read(attribute, fd, place),
                       var stat = OverrideStat(value)
                 else { continue }
-                stat.uid = try translated(stat.uid, group: false, what: "override_stat user", entryPath, &report)
-                stat.gid = try translated(stat.gid, group: true, what: "override_stat group", entryPath, &report)
+                stat.uid = try translated(stat.uid, group: false, what: "override_stat user", place, &report)
+                stat.gid = try translated(stat.gid, group: true, what: "override_stat group", place, &report)
                 let encoded = stat.bytes
                 if encoded != value {
                     change.attributes.append(AttributeValue(name: attribute, value: encoded))
@@ -268,21 +282,20 @@ final class ShiftPlanner: @unchecked Sendable {
         if !change.isEmpty {
             plan.entries.append(change)
         }
+        return kind == .directory && !place.isRoot
     }
 
-    private func read(_ attribute: String, _ fd: FileDescriptor, _ path: FilePath, _ entryPath: FilePath)
-        throws(StorageError) -> [UInt8]?
-    {
+    private func read(_ attribute: String, _ fd: FileDescriptor, _ place: Place) throws(StorageError) -> [UInt8]? {
         do throws(Errno) {
-            return try fd.extendedAttributeNoFollow(attribute, at: path)
+            return try fd.extendedAttributeNoFollow(attribute, at: place.name)
         } catch {
-            throw StorageError("shift ownership: read \(attribute)", path: fullPath(entryPath), errno: error)
+            throw StorageError("shift ownership: read \(attribute)", path: fullPath(place.path), errno: error)
         }
     }
 
     /// An ID through the translation, or the overflow ID, or the error that names the file.
     private func translated(
-        _ id: UInt32, group: Bool, what: String, _ entryPath: FilePath, _ report: inout ShiftReport
+        _ id: UInt32, group: Bool, what: String, _ place: Place, _ report: inout ShiftReport
     ) throws(StorageError) -> UInt32 {
         switch translation.translate(id, group: group) {
         case .success(let mapped):
@@ -292,7 +305,7 @@ final class ShiftPlanner: @unchecked Sendable {
                 report.idsOverflowed += 1
                 return overflow
             }
-            throw StorageError(.invalidArgument, "shift ownership", path: fullPath(entryPath),
+            throw StorageError(.invalidArgument, "shift ownership", path: fullPath(place.path),
                                reason: translation.explain(failure, what: what))
         }
     }

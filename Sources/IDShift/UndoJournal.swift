@@ -208,7 +208,9 @@ struct UndoJournal: Sendable, Hashable {
             }
             fd.closeQuietly()
             try cwd.rename(temporary, to: path)
-            let directory = try FileDescriptor.openDirectory(path.removingLastComponent())
+            // A bare name's directory is the working directory: "" cannot be opened.
+            let parent = path.removingLastComponent()
+            let directory = try FileDescriptor.openDirectory(parent.isEmpty ? "." : parent)
             defer { directory.closeQuietly() }
             try directory.synchronize()
         } catch {

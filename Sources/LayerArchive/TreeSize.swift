@@ -32,22 +32,7 @@ public enum TreeSize {
         shared.lock.withLock { $0.countDirectories = directorySizes }
         let first = try root.open(at: ".", flags: O_RDONLY | O_DIRECTORY)
         shared.lock.withLock { $0.pending.append(first) }
-        var workers: [pthread_t] = []
-        for _ in 1..<max(1, threads) {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(shared).toOpaque()
-            if pthread_create(&thread, nil, { raw in
-                let shared = Unmanaged<Shared>.fromOpaque(raw!).takeRetainedValue()
-                TreeSize.work(shared)
-                return nil
-            }, context) == 0 {
-                workers.append(thread)
-            } else {
-                Unmanaged<Shared>.fromOpaque(context).release()
-            }
-        }
-        work(shared)
-        for thread in workers { pthread_join(thread, nil) }
+        runOnThreads(threads) { work(shared) }
         let state = shared.lock.withLock { $0 }
         for fd in state.pending { fd.closeQuietly() }
         if let failure = state.failure { throw failure }

@@ -35,28 +35,69 @@ public struct SELinuxLabeler: MountLabeler {
             throw StorageError(.invalidArgument, "relabel", path: path.string, reason:
                 "'\(target)' is not a valid context in the loaded SELinux policy")
         }
-        try relabelTree(path, label: target)
+        try Self.labelTree(path, with: target)
     }
 
-    private func relabelTree(_ path: FilePath, label: SELinuxContext) throws(StorageError) {
-        try SELinux.setLabel(label, of: path)
-        let status: FileStatus
+    /// The extended attribute that holds a file's SELinux label.
+    static let attributeName = "security.selinux"
+
+    /// Sets the label of `path` and, when it is a directory, of everything below it.
+    ///
+    /// The walk is anchored on descriptors: each directory is opened from its parent's descriptor
+    /// with `O_NOFOLLOW`, so a directory swapped for a symlink is never followed out of the tree,
+    /// and names are used byte for byte, so a name that is not UTF-8 reaches its own file. The
+    /// label is written as `lsetfilecon_raw` writes it: the context and a NUL. Internal so that
+    /// tests can check the walk on a host where SELinux is off.
+    static func labelTree(_ path: FilePath, with label: SELinuxContext) throws(StorageError) {
+        let value = Array(label.rawValue.utf8) + [0]
+        let cwd = FileDescriptor.currentWorkingDirectory
+        let root: FileDescriptor
         do throws(Errno) {
-            status = try FileDescriptor.currentWorkingDirectory.status(at: path)
+            try cwd.setExtendedAttributeNoFollow(attributeName, value, at: path)
+            guard let opened = try openIfDirectory(cwd, path) else { return }
+            root = opened
         } catch {
             throw StorageError("relabel", path: path.string, errno: error)
         }
-        guard status.kind == .directory else { return }
-        let entries: [DirectoryEntry]
+        defer { root.closeQuietly() }
+        try labelEntries(of: root, path: path, value: value)
+    }
+
+    /// Labels the entries of the open directory `directory` (at `path`, named in errors) and
+    /// walks into the directories among them.
+    private static func labelEntries(of directory: FileDescriptor, path: FilePath, value: [UInt8]) throws(StorageError) {
+        let entries: [RawDirectoryEntry]
         do throws(Errno) {
-            let dir = try FileDescriptor.openDirectory(path)
-            defer { dir.closeQuietly() }
-            entries = try dir.directoryEntries()
+            entries = try directory.rawDirectoryEntries()
         } catch {
             throw StorageError("relabel", path: path.string, errno: error)
         }
         for entry in entries {
-            try relabelTree(path.appending(entry.name), label: label)
+            let child: FileDescriptor?
+            do throws(Errno) {
+                try directory.setExtendedAttributeNoFollow(attributeName, value, at: entry.name)
+                let mayBeDirectory = entry.kind == .directory || entry.kind == .unknown
+                child = mayBeDirectory ? try openIfDirectory(directory, entry.name) : nil
+            } catch .noSuchFileOrDirectory {
+                continue  // removed under the walk
+            } catch {
+                throw StorageError("relabel", path: path.pushing(entry.name).string, errno: error)
+            }
+            guard let child else { continue }
+            defer { child.closeQuietly() }
+            try labelEntries(of: child, path: path.pushing(entry.name), value: value)
+        }
+    }
+
+    /// Opens `name` in `parent` when it is a directory, never following a symlink; `nil` when
+    /// it is anything else (a symlink included, even one swapped in for a directory).
+    private static func openIfDirectory(_ parent: FileDescriptor, _ name: FilePath) throws(Errno) -> FileDescriptor? {
+        do throws(Errno) {
+            return try parent.openDirectory(at: name)
+        } catch .notDirectory {
+            return nil
+        } catch .tooManySymbolicLinkLevels {
+            return nil
         }
     }
 }

@@ -84,13 +84,22 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
             "\(why): size and inode limits need the \(fs) filesystem mounted with the prjquota option", errno: errno)
     }
 
-    /// Makes the block device node for `device` unless one is already there.
-    private static func makeDeviceNode(_ path: FilePath, device: UInt64) throws(StorageError) {
+    /// Makes the block device node for `device` unless the right one is already there.
+    ///
+    /// Processes starting on a new home race to make it: a node another one made between the
+    /// check and `mknodat` is accepted when its kind and device are right. Only a wrong file is
+    /// removed, never a missing one, so a process does not delete the node another just made.
+    static func makeDeviceNode(_ path: FilePath, device: UInt64) throws(StorageError) {
         let cwd = FileDescriptor.currentWorkingDirectory
-        if let st = try? cwd.status(at: path), st.kind == .blockDevice, st.specialDevice == device { return }
-        _ = try? cwd.remove(at: path)
+        func existing() -> FileStatus? { try? cwd.status(at: path) }
+        func isRight(_ st: FileStatus?) -> Bool { st?.kind == .blockDevice && st?.specialDevice == device }
+        let found = existing()
+        if isRight(found) { return }
+        if found != nil { _ = try? cwd.remove(at: path) }
         do throws(Errno) {
             try cwd.makeNode(at: path, kind: .blockDevice, permissions: .init(rawValue: 0o600), device: device)
+        } catch .fileExists where isRight(existing()) {
+            return
         } catch {
             throw StorageError("make the quota device node", path: path.string, errno: error)
         }
@@ -108,7 +117,7 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
             throw StorageError("set quota", path: directory.string, errno: error)
         }
         defer { dir.closeQuietly() }
-        let project = try nextFreeProjectID(excluding: directory)
+        let project = try nextFreeProjectID()
         do throws(Errno) {
             // Limits first, so the directory is never charged to a project with stale limits.
             try ProjectQuotaCalls.setLimits(device: deviceNode, project: project,
@@ -137,6 +146,7 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     /// The limits set on `directory`'s project; `nil` when it has none of its own.
     public func limits(of directory: FilePath) throws(StorageError) -> QuotaLimits? {
         guard let project = try projectID(of: directory), project != baseProjectID else { return nil }
+        try Self.makeDeviceNode(deviceNode, device: device)
         do throws(Errno) {
             let record = try ProjectQuotaCalls.record(device: deviceNode, project: project)
             return QuotaLimits(size: record.byteLimit == 0 ? nil : record.byteLimit,
@@ -174,8 +184,10 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     // MARK: - Allocation
 
     /// The lowest ID above the base that no directory in the home uses and that has no limits
-    /// left on it. Directories are found two levels down (`<home>/<id>/diff` and `<home>/<id>`).
-    private func nextFreeProjectID(excluding directory: FilePath) throws(StorageError) -> UInt32 {
+    /// left on it (a directory removed without ``release(_:)`` leaves its limits in the quota).
+    /// Directories are found two levels down (`<home>/<id>/diff` and `<home>/<id>`); entries of
+    /// unknown kind (filesystems without `d_type`) are tried as directories.
+    private func nextFreeProjectID() throws(StorageError) -> UInt32 {
         var used: Set<UInt32> = [baseProjectID]
         do throws(Errno) {
             let homeFD = try FileDescriptor.openDirectory(home)
@@ -184,7 +196,7 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
                 guard let layer = try? homeFD.openDirectory(at: FilePath(entry.name)) else { continue }
                 defer { layer.closeQuietly() }
                 if let id = try? layer.inodeAttributes().projectID, id != 0 { used.insert(id) }
-                for child in (try? layer.directoryEntries()) ?? [] where child.kind == .directory {
+                for child in (try? layer.directoryEntries()) ?? [] where child.kind == .directory || child.kind == .unknown {
                     guard let sub = try? layer.openDirectory(at: FilePath(child.name)) else { continue }
                     if let id = try? sub.inodeAttributes().projectID, id != 0 { used.insert(id) }
                     sub.closeQuietly()
@@ -193,9 +205,26 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
         } catch {
             throw StorageError("scan project IDs", path: home.string, errno: error)
         }
-        var candidate = baseProjectID &+ 1
-        while used.contains(candidate) || candidate == 0 { candidate &+= 1 }
-        return candidate
+        var candidate = baseProjectID
+        while true {
+            candidate &+= 1
+            if candidate == 0 || used.contains(candidate) { continue }
+            if try hasLimits(candidate) { continue }
+            return candidate
+        }
+    }
+
+    /// Whether the quota holds a byte or inode limit for `project`; a project the quota has no
+    /// record of has none.
+    private func hasLimits(_ project: UInt32) throws(StorageError) -> Bool {
+        do throws(Errno) {
+            let record = try ProjectQuotaCalls.record(device: deviceNode, project: project)
+            return record.byteLimit != 0 || record.inodeLimit != 0
+        } catch .noSuchFileOrDirectory {
+            return false
+        } catch {
+            throw StorageError("read quota", path: home.string, errno: error)
+        }
     }
 
     private func takeLock() throws(StorageError) -> FileDescriptor {

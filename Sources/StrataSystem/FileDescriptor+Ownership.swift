@@ -1,5 +1,6 @@
 import CAttr
 import CLinux
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -11,7 +12,13 @@ import Glibc
 ///
 /// The extended-attribute calls use the `*xattrat` system calls (Linux 6.13); on an older kernel
 /// they fall back to the `/proc/self/fd/<dir>/<name>` path that `FileDescriptor+Xattr` uses.
+/// The first `ENOSYS` of each call is remembered, so later calls go to the fallback at once.
 extension FileDescriptor {
+    /// Set once the kernel has answered `ENOSYS` to `listxattrat`, `getxattrat` or `setxattrat`.
+    private static let noListXattrAt = Atomic<Bool>(false)
+    private static let noGetXattrAt = Atomic<Bool>(false)
+    private static let noSetXattrAt = Atomic<Bool>(false)
+
     /// Changes the mode bits of `path` itself, never a symlink's target (setuid and setgid
     /// included). A symlink has no mode bits of its own: the call then fails with `EOPNOTSUPP`.
     ///
@@ -32,12 +39,27 @@ extension FileDescriptor {
         }
     }
 
+    /// Reads `path`'s status (never a symlink's target) and whether it is the root of a mount,
+    /// in one system call; `isMountRoot` is `nil` when the kernel does not report it (before
+    /// Linux 5.8).
+    ///
+    /// The corresponding C function is `statx` with `STATX_BASIC_STATS` and `STATX_ATTR_MOUNT_ROOT`.
+    public func statusAndMountRoot(at path: FilePath) throws(Errno) -> (status: FileStatus, isMountRoot: Bool?) {
+        var st = Glibc.stat()
+        var mountRoot: Int32 = -1
+        try path.withCPath { p throws(Errno) in
+            try voidSyscall { strata_status_and_mount_root(self.rawValue, p, &st, &mountRoot) }
+        }
+        return (FileStatus(st), mountRoot < 0 ? nil : mountRoot == 1)
+    }
+
     /// Lists the names of `path`'s extended attributes (of a symlink itself); empty when it has
     /// none, in one system call for the common case of a short list.
     ///
     /// The corresponding C function is `listxattrat` with `AT_SYMLINK_NOFOLLOW`.
     public func extendedAttributeNamesNoFollow(at path: FilePath) throws(Errno) -> [String] {
-        try path.withCPath { p throws(Errno) -> [String] in
+        if Self.noListXattrAt.load(ordering: .relaxed) { return try extendedAttributeNames(at: path) }
+        return try path.withCPath { p throws(Errno) -> [String] in
             var capacity = 512
             while true {
                 let result: Result<[String], Errno>? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) {
@@ -55,7 +77,9 @@ extension FileDescriptor {
                 }
                 switch result {
                 case .some(.success(let names)): return names
-                case .some(.failure(.noFunction)): return try extendedAttributeNames(at: path)
+                case .some(.failure(.noFunction)):
+                    Self.noListXattrAt.store(true, ordering: .relaxed)
+                    return try extendedAttributeNames(at: path)
                 case .some(.failure(let e)): throw e
                 case .none:
                     let needed = try syscall { strata_listxattrat(self.rawValue, p, AT_SYMLINK_NOFOLLOW, nil, 0) }
@@ -69,7 +93,8 @@ extension FileDescriptor {
     ///
     /// The corresponding C function is `getxattrat` with `AT_SYMLINK_NOFOLLOW`.
     public func extendedAttributeNoFollow(_ name: String, at path: FilePath) throws(Errno) -> [UInt8]? {
-        try path.withCPath { p throws(Errno) -> [UInt8]? in
+        if Self.noGetXattrAt.load(ordering: .relaxed) { return try extendedAttribute(name, at: path) }
+        return try path.withCPath { p throws(Errno) -> [UInt8]? in
             var capacity = 256
             while true {
                 var buffer = [UInt8](repeating: 0, count: capacity)
@@ -79,7 +104,9 @@ extension FileDescriptor {
                 switch result {
                 case .success(let n): return Array(buffer[0..<n])
                 case .failure(.noData): return nil
-                case .failure(.noFunction): return try extendedAttribute(name, at: path)
+                case .failure(.noFunction):
+                    Self.noGetXattrAt.store(true, ordering: .relaxed)
+                    return try extendedAttribute(name, at: path)
                 case .failure(Errno(rawValue: ERANGE)):
                     let needed = try syscall { strata_getxattrat(self.rawValue, p, AT_SYMLINK_NOFOLLOW, name, nil, 0) }
                     capacity = max(needed, capacity * 2)
@@ -93,6 +120,7 @@ extension FileDescriptor {
     ///
     /// The corresponding C function is `setxattrat` with `AT_SYMLINK_NOFOLLOW`.
     public func setExtendedAttributeNoFollow(_ name: String, _ value: [UInt8], at path: FilePath) throws(Errno) {
+        if Self.noSetXattrAt.load(ordering: .relaxed) { return try setExtendedAttribute(name, value, at: path) }
         let result: Result<Int32, Errno> = path.withPlatformString { p in
             value.withUnsafeBytes { b in
                 valueOrErrno { strata_setxattrat(self.rawValue, p, AT_SYMLINK_NOFOLLOW, name, b.baseAddress, b.count, 0) }
@@ -100,7 +128,9 @@ extension FileDescriptor {
         }
         switch result {
         case .success: return
-        case .failure(.noFunction): try setExtendedAttribute(name, value, at: path)
+        case .failure(.noFunction):
+            Self.noSetXattrAt.store(true, ordering: .relaxed)
+            try setExtendedAttribute(name, value, at: path)
         case .failure(let e): throw e
         }
     }

@@ -155,6 +155,26 @@ struct UndoTests {
         #expect { try UndoJournal(reading: FilePath(scratch.path + "/missing")) } throws: { ($0 as? StorageError)?.code == .notFound }
     }
 
+    @Test("a journal named without a directory is written in the working directory")
+    func journalWithoutDirectory() throws {
+        let scratch = ScratchDirectory()
+        let directory = try FileDescriptor.openDirectory(FilePath(scratch.path))
+        defer { directory.closeQuietly() }
+        final class Outcome: @unchecked Sendable { var error: StorageError? }
+        let outcome = Outcome()
+        // On a thread of its own, so the process's working directory stays as it is.
+        try ThreadWorkingDirectory.run(in: directory) {
+            do throws(StorageError) {
+                try UndoJournal(undo: []).write(to: "journal")
+            } catch {
+                outcome.error = error
+            }
+            return nil
+        }
+        #expect(outcome.error == nil)
+        #expect(try UndoJournal(reading: FilePath(scratch.path + "/journal")).undo.isEmpty)
+    }
+
     @Test("rolling back from the journal after a shift stopped part-way restores everything, repeatably",
           arguments: [0, 4, 17])
     func rollBackFromJournal(stopAfter: Int) throws {

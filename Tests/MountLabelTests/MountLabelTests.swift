@@ -1,6 +1,6 @@
 import Foundation
 import GraphDriver
-import MountLabel
+@testable import MountLabel
 import StrataSystem
 import SystemPackage
 import TestTiers
@@ -44,6 +44,60 @@ struct MountLabelHostTests {
         #expect(try SELinuxContext("system_u:object_r:container_file_t:s0:c1,c2").sharedVariant.rawValue
                 == "system_u:object_r:container_file_t:s0")
         #expect(try SELinuxContext("u:r:t").sharedVariant.rawValue == "u:r:t")
+    }
+}
+
+/// The relabeling walk, on a host where SELinux is off: the kernel stores `security.selinux` as
+/// a plain attribute then, so the walk can be checked, but not the policy check `relabel` makes
+/// first (that runs in the kernel tier), hence the internal `labelTree`.
+@Suite("Relabeling walk (root)", .enabled(if: getuid() == 0, "writing security.* attributes needs CAP_SYS_ADMIN"))
+struct RelabelWalkTests {
+    /// A one-component path from raw bytes (not necessarily UTF-8).
+    func rawName(_ bytes: [UInt8]) -> FilePath {
+        FilePath(platformString: bytes.map { CChar(bitPattern: $0) } + [0])
+    }
+
+    func label(_ directory: FileDescriptor, _ name: FilePath) throws -> String? {
+        try directory.extendedAttributeNoFollow("security.selinux", at: name).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test("every file is labeled, a name that is not UTF-8 included, and no symlink is followed")
+    func walk() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("strata-relabel-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: base + "/tree/sub", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: base + "/outside", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let sub = try FileDescriptor.openDirectory(FilePath(base + "/tree/sub"))
+        defer { sub.closeQuietly() }
+        // "f\xFF" decodes lossily to "f\u{FFFD}", which is another file here: a walk by String
+        // would label that one twice and never reach the first.
+        let invalid = rawName([0x66, 0xFF])
+        let replacement = FilePath("f\u{FFFD}")
+        for name in [invalid, replacement] {
+            let fd = try sub.open(at: name, .writeOnly, options: [.create, .exclusiveCreate], permissions: .init(rawValue: 0o644))
+            fd.closeQuietly()
+        }
+        let invalidDirectory = rawName([0x64, 0xFE])
+        try sub.makeDirectory(at: invalidDirectory)
+        let inner = try sub.openDirectory(at: invalidDirectory)
+        defer { inner.closeQuietly() }
+        try inner.open(at: "deep", .writeOnly, options: [.create], permissions: .init(rawValue: 0o644)).closeQuietly()
+        try FileManager.default.createSymbolicLink(atPath: base + "/tree/link", withDestinationPath: base + "/outside")
+
+        let context = try SELinuxContext("system_u:object_r:container_file_t:s0")
+        try SELinuxLabeler.labelTree(FilePath(base + "/tree"), with: context)
+
+        let expected = context.rawValue + "\0"
+        let cwd = FileDescriptor.currentWorkingDirectory
+        #expect(try label(cwd, FilePath(base + "/tree")) == expected)
+        #expect(try label(cwd, FilePath(base + "/tree/sub")) == expected)
+        #expect(try label(sub, invalid) == expected)
+        #expect(try label(sub, replacement) == expected)
+        #expect(try label(sub, invalidDirectory) == expected)
+        #expect(try label(inner, "deep") == expected)
+        // The symlink itself is labeled; what it points to is not.
+        #expect(try label(cwd, FilePath(base + "/tree/link")) == expected)
+        #expect(try label(cwd, FilePath(base + "/outside")) == nil)
     }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 import GraphDriver
-import ProjectQuota
+@testable import ProjectQuota
 import StrataSystem
+import Synchronization
 import SystemPackage
 import TestTiers
 import Testing
@@ -48,6 +49,33 @@ struct ProjectQuotaHostTests {
             return error.code == .unsupported && error.reason.contains("prjquota")
         }
         #expect(ProjectQuotaControl.forHome(FilePath(dir)).isSupported == false)
+    }
+
+    @Test("processes racing to make the device node all succeed; a wrong file in its place is replaced",
+          .enabled(if: getuid() == 0, "mknod of a block device needs root"))
+    func deviceNodeRace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-quotanode-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let device = try FileDescriptor.currentWorkingDirectory.status(at: FilePath(dir)).device
+        let node = FilePath(dir).appending(ProjectQuotaControl.deviceNodeName)
+        for round in 0..<20 {
+            try? FileManager.default.removeItem(atPath: node.string)
+            let failures = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do throws(StorageError) {
+                    try ProjectQuotaControl.makeDeviceNode(node, device: device)
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+            #expect(failures.withLock { $0 } == 0, "round \(round)")
+        }
+        try? FileManager.default.removeItem(atPath: node.string)
+        #expect(FileManager.default.createFile(atPath: node.string, contents: Data("x".utf8)))
+        try ProjectQuotaControl.makeDeviceNode(node, device: device)
+        let st = try FileDescriptor.currentWorkingDirectory.status(at: node)
+        #expect(st.kind == .blockDevice && st.specialDevice == device)
     }
 }
 

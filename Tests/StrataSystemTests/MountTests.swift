@@ -80,6 +80,14 @@ struct MountTests {
         #expect(Mounts.mountTable().contains { $0.mountPoint == target.string })
         // Same device, yet a mount point: the table, not st_dev, says so.
         #expect(try dir.descriptor.status(at: "with space").device == dir.descriptor.status(at: "source").device)
+        // One statx gives the status and the mount-root attribute.
+        let bound = try dir.descriptor.statusAndMountRoot(at: "with space")
+        #expect(bound.isMountRoot == true)
+        #expect(bound.status == (try dir.descriptor.status(at: "with space")))
+        let source = try dir.descriptor.statusAndMountRoot(at: "source/file")
+        #expect(source.isMountRoot == false)
+        #expect(source.status == (try dir.descriptor.status(at: "source/file")))
+        expectErrno(.noSuchFileOrDirectory) { try dir.descriptor.statusAndMountRoot(at: "none") }
 
         // Read-only remount of the bind.
         try Mounts.mount(source: "", target: target, type: nil, flags: [.bind, .remount, .readOnly])

@@ -20,6 +20,13 @@ int strata_setxattrat(int dirfd, const char *path, int at_flags, const char *nam
 /// mounts of the same filesystem included: 1 or 0, or -1 with `errno` set.
 int strata_is_mount_root(int dirfd, const char *path);
 
+struct stat;
+
+/// `fstatat(dirfd, path, st, AT_SYMLINK_NOFOLLOW)` and `strata_is_mount_root` in one `statx`:
+/// fills `st` and sets `*mount_root` to 1 or 0, or to -1 when the kernel does not report the
+/// attribute (before Linux 5.8). Returns 0, or -1 with `errno` set.
+int strata_status_and_mount_root(int dirfd, const char *path, struct stat *st, int *mount_root);
+
 /// Makes a user namespace whose `uid_map` and `gid_map` hold `uid_map` and `gid_map` (the
 /// files' text: `inside outside count` lines) and returns a descriptor of it (close-on-exec).
 ///
