@@ -151,9 +151,14 @@ struct DescriptorIOTests {
         #expect(created == 0)
 
         usleep(100_000)  // let the reader block in read(2)
-        for _ in 0..<3 {
+        for sent in 1...3 {
             #expect(pthread_kill(thread, SIGUSR2) == 0)
-            usleep(20_000)
+            // The next signal only once this one was handled: two pending SIGUSR2s merge into one.
+            var waited = 0
+            while signalCount.value - before < sent && waited < 5_000 {
+                usleep(1_000)
+                waited += 1
+            }
         }
         var byte: UInt8 = 0x5A
         _ = write(writer.rawValue, &byte, 1)
