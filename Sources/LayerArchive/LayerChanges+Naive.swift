@@ -20,6 +20,9 @@ extension LayerChanges {
     ///   not compared: a directory is listed only when its own metadata differs.
     ///
     /// - Returns: the changes sorted by path; paths are absolute (`/etc/passwd`).
+    /// - Throws: `StorageError` (`.unsupported`, naming the directory) when a changed name is not
+    ///   UTF-8: a `Change` path is a `String`, which would replace its bytes and so name another
+    ///   file or none, and the diff would silently miss it.
     public static func naiveChanges(old: FilePath?, new: FilePath) throws(StorageError) -> [Change] {
         func openRoot(_ path: FilePath) throws(StorageError) -> FileDescriptor {
             do throws(Errno) { return try FileDescriptor.openDirectory(path) } catch {
@@ -59,17 +62,29 @@ struct TreeComparison {
                 order = a.lexicographicallyPrecedes(b) ? -1 : (a == b ? 0 : 1)
             }
             if order > 0 {
-                changes.append(Change(path: absolute(join(path, oldList!.nameBytes(j))), kind: .delete))
+                changes.append(Change(path: try changePath(join(path, oldList!.nameBytes(j)), directory: path), kind: .delete))
                 j += 1
                 continue
             }
             let childPath = join(path, newList.nameBytes(i))
+            let text = try changePath(childPath, directory: path)
             try newList.withName(i) { name, _ throws(StorageError) in
-                try self.entry(name, old: order == 0 ? old : nil, new: new, path: childPath)
+                try self.entry(name, old: order == 0 ? old : nil, new: new, path: childPath, text: text)
             }
             i += 1
             if order == 0 { j += 1 }
         }
+    }
+
+    /// `path` as a change's absolute path; throws when it is not UTF-8.
+    private func changePath(_ path: [UInt8], directory: [UInt8]) throws(StorageError) -> String {
+        guard let text = String(validating: path, as: UTF8.self) else {
+            let name = path[(directory.isEmpty ? 0 : directory.count + 1)...]
+            let escaped = name.map { $0 < 0x80 && $0 >= 0x20 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }.joined()
+            throw StorageError(.unsupported, "compare layers", path: absolute(directory),
+                               reason: "the name '\(escaped)' is not UTF-8, and a change list cannot carry it (the diff would miss the file)")
+        }
+        return "/" + text
     }
 
     private func join(_ path: [UInt8], _ name: ArraySlice<UInt8>) -> [UInt8] {
@@ -80,21 +95,23 @@ struct TreeComparison {
     }
 
     /// Compares `name`, present in `new` and, when `old` is given, in `old`.
-    private mutating func entry(_ name: UnsafePointer<CChar>, old: FileDescriptor?, new: FileDescriptor, path: [UInt8]) throws(StorageError) {
+    private mutating func entry(
+        _ name: UnsafePointer<CChar>, old: FileDescriptor?, new: FileDescriptor, path: [UInt8], text: String
+    ) throws(StorageError) {
         let newStatus: FileStatus
         var oldStatus: FileStatus?
         do throws(Errno) {
             newStatus = try new.status(atRawName: name)
             if let old { oldStatus = try old.status(atRawName: name) }
         } catch {
-            throw StorageError("compare layers", path: absolute(path), errno: error)
+            throw StorageError("compare layers", path: text, errno: error)
         }
         if let oldStatus {
-            if try differs(name, old: old!, oldStatus, new: new, newStatus) {
-                changes.append(Change(path: absolute(path), kind: .modify))
+            if try differs(name, path: text, old: old!, oldStatus, new: new, newStatus) {
+                changes.append(Change(path: text, kind: .modify))
             }
         } else {
-            changes.append(Change(path: absolute(path), kind: .add))
+            changes.append(Change(path: text, kind: .add))
         }
         guard newStatus.kind == .directory else { return }
         let newChild: FileDescriptor
@@ -110,7 +127,7 @@ struct TreeComparison {
                 }
             }
         } catch {
-            throw StorageError("compare layers", path: absolute(path), errno: error)
+            throw StorageError("compare layers", path: text, errno: error)
         }
         defer {
             newChild.closeQuietly()
@@ -119,7 +136,7 @@ struct TreeComparison {
         try compare(old: oldChild, new: newChild, path: path)
     }
 
-    private func differs(_ name: UnsafePointer<CChar>, old: FileDescriptor, _ a: FileStatus, new: FileDescriptor, _ b: FileStatus) throws(StorageError) -> Bool {
+    private func differs(_ name: UnsafePointer<CChar>, path: String, old: FileDescriptor, _ a: FileStatus, new: FileDescriptor, _ b: FileStatus) throws(StorageError) -> Bool {
         if a.kind != b.kind || a.mode != b.mode || a.userID != b.userID || a.groupID != b.groupID { return true }
         if (a.kind == .characterDevice || a.kind == .blockDevice) && a.specialDevice != b.specialDevice { return true }
         if a.kind != .directory && (a.size != b.size || a.modificationTime != b.modificationTime) { return true }
@@ -132,7 +149,7 @@ struct TreeComparison {
             }
             return try attributes(name, in: old) != attributes(name, in: new)
         } catch {
-            throw StorageError("compare layers", path: String(cString: name), errno: error)
+            throw StorageError("compare layers", path: path, errno: error)
         }
     }
 

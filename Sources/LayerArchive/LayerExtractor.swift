@@ -11,7 +11,8 @@ import Glibc
 /// Every path is resolved below the root: parents with `openat2(RESOLVE_IN_ROOT)`, the last
 /// component with `*at` calls on the parent that never follow a symlink, after whatever stood
 /// there was removed. Open parent directories are cached, and the cache is dropped whenever a
-/// directory or symlink that a cached path could run through is removed.
+/// directory or symlink that a cached path could run through is removed. The current entry's
+/// parent outlives a drop until the entry is done, since the entry is still being written there.
 final class LayerExtractor {
     private let root: FileDescriptor
     private let options: ApplyOptions
@@ -19,6 +20,10 @@ final class LayerExtractor {
     /// The host owner of implicitly created parent directories: the mapping's root.
     private let rootOwner: (uid: UInt32, gid: UInt32)
     private var directoryCache: [[UInt8]: FileDescriptor] = [:]
+    /// The parent directory of the entry being extracted: a cache drop must not close it.
+    private var entryParent: FileDescriptor?
+    /// The entry's parent when a cache drop took it out of the cache; closed when the entry is done.
+    private var retiredParent: FileDescriptor?
     private var deferredDirectoryTimes: [(path: EntryPath, access: FileTime, modification: FileTime)] = []
     private(set) var size: Int64 = 0
 
@@ -43,6 +48,7 @@ final class LayerExtractor {
 
     deinit {
         for fd in directoryCache.values { fd.closeQuietly() }
+        retiredParent?.closeQuietly()
     }
 
     /// Extracts every entry of `reader`, then waits for the writers and restores directory times.
@@ -53,6 +59,7 @@ final class LayerExtractor {
                 count += 1
                 do throws(StorageError) {
                     try extract(entry, reader: reader)
+                    finishEntry()
                 } catch {
                     var located = error
                     if located.path == nil { located.path = entry.pathDescription }
@@ -90,19 +97,8 @@ final class LayerExtractor {
         }
 
         let parent = try directory(for: path.parent, create: true)
+        entryParent = parent
         let nameFilePath = path.nameFilePath
-
-        // Whatever stands at the name goes, except a directory that a directory entry updates.
-        if let existing = try? parent.status(at: nameFilePath) {
-            if existing.kind == .directory && entry.kind == .directory && entry.rawHardlinkTarget == nil {
-                let fd = try open(nameFilePath, in: parent, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW, entry: entry)
-                defer { fd.closeQuietly() }
-                try metadata(for: entry, path: path).apply(to: fd, setTimes: false)
-                deferredDirectoryTimes.append((path, entry.accessTime, entry.modificationTime))
-                return
-            }
-            try removeExisting(nameFilePath, in: parent, kind: existing.kind, entry: entry)
-        }
 
         if let rawTarget = entry.rawHardlinkTarget {
             try extractHardlink(entry, to: rawTarget, name: nameFilePath, parent: parent)
@@ -113,40 +109,64 @@ final class LayerExtractor {
         case .regular:
             try extractFile(entry, path: path, name: nameFilePath, parent: parent, reader: reader)
         case .directory:
-            try call(entry) { () throws(Errno) in try parent.makeDirectory(at: nameFilePath, permissions: .init(rawValue: 0o700)) }
+            // A directory entry over a directory updates it; over anything else, replaces it.
+            do throws(Errno) {
+                try parent.makeDirectory(at: nameFilePath, permissions: .init(rawValue: 0o700))
+            } catch .fileExists {
+                if try existingKind(nameFilePath, in: parent, entry: entry) == .directory {
+                    let fd = try open(nameFilePath, in: parent, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW, entry: entry)
+                    defer { fd.closeQuietly() }
+                    try metadata(for: entry, path: path).apply(to: fd, setTimes: false)
+                    deferredDirectoryTimes.append((path, entry.accessTime, entry.modificationTime))
+                    return
+                }
+                try removeExisting(nameFilePath, in: parent, entry: entry)
+                try call(entry) { () throws(Errno) in try parent.makeDirectory(at: nameFilePath, permissions: .init(rawValue: 0o700)) }
+            } catch {
+                throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+            }
             let fd = try open(nameFilePath, in: parent, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW, entry: entry)
             try metadata(for: entry, path: path).apply(to: fd, setTimes: false)
             deferredDirectoryTimes.append((path, entry.accessTime, entry.modificationTime))
             cache(fd, for: path)
         case .symlink:
-            let target = String(decoding: entry.symlinkTarget ?? [], as: UTF8.self)
-            try call(entry) { () throws(Errno) in try parent.makeSymbolicLink(at: nameFilePath, target: target) }
+            let target = entry.symlinkTarget ?? []
+            try replacing(nameFilePath, in: parent, entry: entry) { () throws(Errno) in
+                try parent.makeSymbolicLink(at: nameFilePath, target: target)
+            }
             try metadata(for: entry, path: path).apply(at: nameFilePath, in: parent, isSymlink: true)
         case .characterDevice, .blockDevice, .fifo:
             if options.forceMask != nil {
                 // Under force_mask the store is meant for a host that cannot make device nodes
                 // (and user.* xattrs cannot be set on them): an empty file stands in, and its
                 // override_stat says what it is.
-                let fd = try open(nameFilePath, in: parent, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600, entry: entry)
+                let fd = try replacing(nameFilePath, in: parent, entry: entry) { () throws(Errno) in
+                    try parent.open(at: nameFilePath, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, permissions: 0o600)
+                }
                 defer { fd.closeQuietly() }
                 try metadata(for: entry, path: path).apply(to: fd, setTimes: true)
                 return
             }
             let device = makeDeviceNumber(major: entry.deviceMajor, minor: entry.deviceMinor)
-            try call(entry) { () throws(Errno) in
+            try replacing(nameFilePath, in: parent, entry: entry) { () throws(Errno) in
                 try parent.makeNode(at: nameFilePath, kind: entry.kind, permissions: .init(rawValue: 0o600), device: device)
             }
             try metadata(for: entry, path: path).apply(at: nameFilePath, in: parent, isSymlink: false)
         case .socket, .unknown:
-            // A socket cannot be recreated from a tar; other kinds are not files.
-            break
+            // A socket cannot be recreated from a tar; other kinds are not files. Whatever stood
+            // at the name still goes, as the entry is later in the stream.
+            if let kind = try? parent.status(at: nameFilePath).kind {
+                try removeExisting(nameFilePath, in: parent, kind: kind, entry: entry)
+            }
         }
     }
 
     private func extractFile(
         _ entry: TarEntry, path: EntryPath, name: FilePath, parent: FileDescriptor, reader: ArchiveReader
     ) throws(StorageError) {
-        let fd = try open(name, in: parent, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600, entry: entry)
+        let fd = try replacing(name, in: parent, entry: entry) { () throws(Errno) in
+            try parent.open(at: name, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, permissions: 0o600)
+        }
         size += entry.size
         let meta = try metadata(for: entry, path: path)
 
@@ -205,19 +225,28 @@ final class LayerExtractor {
             throw StorageError(.malformedArchive, "apply diff", path: entry.pathDescription,
                                reason: "a hardlink cannot point at the layer root")
         }
-        let targetParent = try directory(for: target.parent, create: false)
-        do throws(Errno) {
-            try targetParent.makeHardLink(from: target.nameFilePath, to: name, in: parent)
-        } catch {
-            throw StorageError(
-                error == .noSuchFileOrDirectory ? .malformedArchive : .io, "apply diff", path: entry.pathDescription,
-                reason: "cannot link to '\(target.description)': \(error)", errno: error)
+        var cleared = false
+        while true {
+            // Resolved again after a removal: the removed name may have been on the target's path.
+            let targetParent = try directory(for: target.parent, create: false)
+            do throws(Errno) {
+                try targetParent.makeHardLink(from: target.nameFilePath, to: name, in: parent)
+                return
+            } catch .fileExists where !cleared {
+                try removeExisting(name, in: parent, entry: entry)
+                cleared = true
+            } catch {
+                throw StorageError(
+                    error == .noSuchFileOrDirectory ? .malformedArchive : .io, "apply diff", path: entry.pathDescription,
+                    reason: "cannot link to '\(target.description)': \(error)", errno: error)
+            }
         }
     }
 
     private func extractWhiteout(_ entry: TarEntry, path: EntryPath) throws(StorageError) {
         let name = path.name
         let parent = try directory(for: path.parent, create: true)
+        entryParent = parent
         if name.elementsEqual(Whiteout.opaqueMarker) {
             do throws(Errno) {
                 try parent.setExtendedAttribute(Whiteout.opaqueXattr, [UInt8(ascii: "y")])
@@ -237,10 +266,7 @@ final class LayerExtractor {
         }
         let target = path.sibling(named: hidden)
         let targetName = target.nameFilePath
-        if let existing = try? parent.status(at: targetName) {
-            try removeExisting(targetName, in: parent, kind: existing.kind, entry: entry)
-        }
-        try call(entry) { () throws(Errno) in
+        try replacing(targetName, in: parent, entry: entry) { () throws(Errno) in
             try parent.makeNode(at: targetName, kind: .characterDevice, permissions: .init(rawValue: 0), device: 0)
         }
         var meta = try metadata(for: entry, path: target)
@@ -355,8 +381,50 @@ final class LayerExtractor {
     }
 
     private func dropDirectoryCache() {
-        for fd in directoryCache.values { fd.closeQuietly() }
+        for fd in directoryCache.values {
+            if fd == entryParent { retiredParent = fd } else { fd.closeQuietly() }
+        }
         directoryCache.removeAll(keepingCapacity: true)
+    }
+
+    /// Closes the entry's parent if a cache drop retired it while the entry was being written.
+    private func finishEntry() {
+        entryParent = nil
+        if let fd = retiredParent {
+            fd.closeQuietly()
+            retiredParent = nil
+        }
+    }
+
+    /// Runs `create`, which makes the entry's file at `name` and fails with `EEXIST` when the
+    /// name is taken; then removes whatever stands there and runs it once more. A fresh layer
+    /// never has anything in the way, so the common case costs no `fstatat`.
+    @discardableResult
+    private func replacing<T>(
+        _ name: FilePath, in parent: FileDescriptor, entry: TarEntry, _ create: () throws(Errno) -> T
+    ) throws(StorageError) -> T {
+        do throws(Errno) {
+            return try create()
+        } catch .fileExists {
+            try removeExisting(name, in: parent, entry: entry)
+            do throws(Errno) { return try create() } catch {
+                throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+            }
+        } catch {
+            throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+        }
+    }
+
+    /// The kind of file standing at `name`.
+    private func existingKind(_ name: FilePath, in parent: FileDescriptor, entry: TarEntry) throws(StorageError) -> FileKind {
+        do throws(Errno) { return try parent.status(at: name).kind } catch {
+            throw StorageError("replace existing entry", path: entry.pathDescription, errno: error)
+        }
+    }
+
+    /// Removes whatever stands at `name` (found taken by a create).
+    private func removeExisting(_ name: FilePath, in parent: FileDescriptor, entry: TarEntry) throws(StorageError) {
+        try removeExisting(name, in: parent, kind: try existingKind(name, in: parent, entry: entry), entry: entry)
     }
 
     private func removeExisting(_ name: FilePath, in parent: FileDescriptor, kind: FileKind, entry: TarEntry) throws(StorageError) {

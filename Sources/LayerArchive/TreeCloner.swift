@@ -12,13 +12,14 @@ import Glibc
 enum TreeCloner {
     /// Links everything below `source` into the empty directory `destination`.
     static func linkContents(of source: FileDescriptor, into destination: FileDescriptor, path: String) throws(StorageError) {
-        let entries: [DirectoryEntry]
-        do throws(Errno) { entries = try source.directoryEntries() } catch {
+        // Raw names: a name that is not UTF-8 must reach the file it names.
+        let entries: [RawDirectoryEntry]
+        do throws(Errno) { entries = try source.rawDirectoryEntries() } catch {
             throw StorageError("copy layer for apply", path: path, errno: error)
         }
         for entry in entries {
-            let name = FilePath(root: nil, [FilePath.Component(entry.name)!])
-            let childPath = path + "/" + entry.name
+            let name = entry.name
+            let childPath = path + "/" + name.string
             var kind = entry.kind
             if kind == .unknown {
                 do throws(Errno) { kind = try source.status(at: name).kind } catch {

@@ -26,19 +26,29 @@ final class UncompressedStream: @unchecked Sendable {
         } catch {
             throw StorageError("open layer blob", path: path.string, errno: error)
         }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else {
+        // O_CLOEXEC: a process started meanwhile (a helper the driver runs) must not keep the
+        // write end open, or the applier would never see the end of the stream.
+        do throws(Errno) {
+            (output, writeEnd) = try FileDescriptor.pipe(options: .closeOnExec)
+        } catch {
             input.closeQuietly()
-            throw StorageError("decompress layer", path: path.string, errno: Errno(rawValue: errno))
+            throw StorageError("decompress layer", path: path.string, errno: error)
         }
-        output = FileDescriptor(rawValue: fds[0])
-        writeEnd = FileDescriptor(rawValue: fds[1])
         let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { raw in
+        let result = pthread_create(&thread, nil, { raw in
             let stream = Unmanaged<UncompressedStream>.fromOpaque(raw!).takeRetainedValue()
             stream.pump()
             return nil
         }, context)
+        if result != 0 {
+            Unmanaged<UncompressedStream>.fromOpaque(context).release()
+            output.closeQuietly()
+            writeEnd.closeQuietly()
+            input.closeQuietly()
+            let error = Errno(rawValue: result)
+            throw StorageError(.io, "decompress layer", path: path.string,
+                               reason: "cannot start the decompressor thread: \(error)", errno: error)
+        }
     }
 
     private func pump() {
@@ -74,7 +84,7 @@ final class UncompressedStream: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         var sink = [UInt8](repeating: 0, count: 1 << 16)
-        while sink.withUnsafeMutableBytes({ read(output.rawValue, $0.baseAddress, $0.count) }) > 0 {}
+        while ((try? sink.withUnsafeMutableBytes { buffer throws(Errno) in try output.readSome(into: buffer) }) ?? 0) > 0 {}
         output.closeQuietly()
         pthread_join(thread, nil)
         input.closeQuietly()

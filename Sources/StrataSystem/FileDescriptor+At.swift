@@ -213,6 +213,19 @@ extension FileDescriptor {
         }
     }
 
+    /// Makes a symbolic link at `path` whose content is `target` byte for byte: a link target,
+    /// like a file name, is any bytes but NUL and need not be UTF-8.
+    ///
+    /// The corresponding C function is `symlinkat`.
+    public func makeSymbolicLink(at path: FilePath, target: some Collection<UInt8>) throws(Errno) {
+        guard !target.contains(0) else { throw Errno.invalidArgument }
+        var bytes = target.map { CChar(bitPattern: $0) }
+        bytes.append(0)
+        try path.withCPath { p throws(Errno) in
+            try voidSyscall { Glibc.symlinkat(bytes, self.rawValue, p) }
+        }
+    }
+
     /// Reads a symbolic link's content.
     ///
     /// The corresponding C function is `readlinkat`.

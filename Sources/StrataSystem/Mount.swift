@@ -83,10 +83,9 @@ public enum Mounts {
 
     /// The current process's mount table, from `/proc/self/mountinfo`.
     public static func mountTable() -> [Entry] {
-        guard let fd = try? FileDescriptor.currentWorkingDirectory.open(at: "/proc/self/mountinfo", .readOnly),
-              let bytes = try? fd.readToEnd()
-        else { return [] }
-        fd.closeQuietly()
+        guard let fd = try? FileDescriptor.currentWorkingDirectory.open(at: "/proc/self/mountinfo", .readOnly) else { return [] }
+        defer { fd.closeQuietly() }
+        guard let bytes = try? fd.readToEnd() else { return [] }
         var entries: [Entry] = []
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false)
