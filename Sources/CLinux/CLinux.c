@@ -85,7 +85,6 @@ unsigned int strata_minor(dev_t dev) { return minor(dev); }
 dev_t strata_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 
 int strata_errno(void) { return errno; }
-void strata_set_errno(int value) { errno = value; }
 
 const long STRATA_UTIME_OMIT = UTIME_OMIT;
 const int STRATA_AT_EMPTY_PATH = AT_EMPTY_PATH;
@@ -93,7 +92,6 @@ int strata_flock(int fd, int operation) { return flock(fd, operation); }
 int strata_statfs(const char *path, struct statfs *buf) { return statfs(path, buf); }
 int strata_fstatfs(int fd, struct statfs *buf) { return fstatfs(fd, buf); }
 
-const int STRATA_Q_XQUOTASYNC = Q_XQUOTASYNC;
 const int STRATA_FS_DQUOT_VERSION = FS_DQUOT_VERSION;
 const int STRATA_FS_PROJ_QUOTA = FS_PROJ_QUOTA;
 const int STRATA_FS_DQ_BSOFT = FS_DQ_BSOFT;

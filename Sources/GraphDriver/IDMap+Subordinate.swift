@@ -1,3 +1,4 @@
+import StrataSystem
 import SystemPackage
 
 /// Where mappings come from on a host, and what can be said of a set of ranges: the ranges a user
@@ -104,21 +105,12 @@ extension IDMap {
     }
 
     static func readSmallFile(_ file: FilePath, operation: String) throws(StorageError) -> String {
-        do {
-            let fd = try FileDescriptor.open(file, .readOnly, options: [.closeOnExec])
-            defer { try? fd.close() }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-            while true {
-                let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
-                if n == 0 { break }
-                bytes += chunk[0..<n]
-            }
-            return String(decoding: bytes, as: UTF8.self)
-        } catch let error as Errno {
-            throw StorageError(operation, path: file.string, errno: error)
+        do throws(Errno) {
+            let fd = try FileDescriptor.currentWorkingDirectory.open(at: file, .readOnly)
+            defer { fd.closeQuietly() }
+            return String(decoding: try fd.readToEnd(), as: UTF8.self)
         } catch {
-            throw StorageError(.io, operation, path: file.string, reason: "\(error)")
+            throw StorageError(operation, path: file.string, errno: error)
         }
     }
 }

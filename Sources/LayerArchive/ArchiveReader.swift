@@ -15,8 +15,6 @@ import Glibc
 final class ArchiveReader {
     private let archive: OpaquePointer
     private let entry: OpaquePointer
-    /// The path of the entry being read, for error messages.
-    private(set) var currentPath = ""
     /// The offset of the current entry's header in the uncompressed stream.
     private(set) var currentOffset: Int64 = 0
 
@@ -43,15 +41,6 @@ final class ArchiveReader {
         archive_entry_free(entry)
     }
 
-    /// The compression libarchive detected from the stream's first bytes.
-    var compression: StreamCompression {
-        switch archive_filter_code(archive, 0) {
-        case ARCHIVE_FILTER_GZIP: .gzip
-        case ARCHIVE_FILTER_ZSTD: .zstd
-        default: .none
-        }
-    }
-
     /// Reads the next header; `nil` at the end of the stream.
     func next() throws(StorageError) -> TarEntry? {
         let status = archive_read_next_header2(archive, entry)
@@ -60,9 +49,7 @@ final class ArchiveReader {
         case ARCHIVE_EOF:
             return nil
         case ARCHIVE_OK, ARCHIVE_WARN:
-            let parsed = TarEntry(entry)
-            currentPath = parsed.pathDescription
-            return parsed
+            return TarEntry(entry)
         default:
             throw failure("read the entry header")
         }
@@ -90,9 +77,11 @@ final class ArchiveReader {
     func failure(_ what: String) -> StorageError {
         let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
         let code = archive_errno(archive)
-        let location = currentPath.isEmpty
+        // The entry's path, read only here: after a failed header read libarchive has cleared it.
+        let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+        let location = path.isEmpty
             ? "at offset \(currentOffset)"
-            : "entry '\(currentPath)' at offset \(currentOffset)"
+            : "entry '\(path)' at offset \(currentOffset)"
         return StorageError(
             .malformedArchive, "apply diff",
             reason: "cannot \(what) (\(location)): \(message)",

@@ -15,32 +15,19 @@ struct DirectoryListing {
     /// Each name's offset and length in `bytes`, and its kind from `d_type`.
     private var records: [(offset: Int32, length: Int32, kind: FileKind)] = []
 
-    /// Reads every entry of the open directory `directory` except `.` and `..`.
-    ///
-    /// The descriptor is duplicated for `fdopendir(3)`, so `directory` stays open and usable for
-    /// `*at` calls; its offset is not used afterwards.
+    /// Reads every entry of the open directory `directory` except `.` and `..` (with
+    /// StrataSystem's getdents64 loop, which moves the descriptor's offset; `*at` calls on it
+    /// are unaffected).
     init(reading directory: FileDescriptor, path: @autoclosure () -> String) throws(StorageError) {
-        let copy = Glibc.fcntl(directory.rawValue, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0, let stream = Glibc.fdopendir(copy) else {
-            let errno = Errno(rawValue: Glibc.errno)
-            if copy >= 0 { Glibc.close(copy) }
-            throw StorageError("read directory", path: path(), errno: errno)
-        }
-        defer { Glibc.closedir(stream) }
-        Glibc.rewinddir(stream)
-        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         bytes.reserveCapacity(4096)
-        while true {
-            Glibc.errno = 0
-            guard let record = Glibc.readdir(stream) else {
-                if Glibc.errno != 0 { throw StorageError("read directory", path: path(), errno: Errno(rawValue: Glibc.errno)) }
-                break
+        do throws(Errno) {
+            try directory.forEachDirectoryEntryName { name, _, kind in
+                let length = strlen(name)
+                records.append((Int32(bytes.count), Int32(length), kind))
+                bytes.append(contentsOf: UnsafeBufferPointer(start: name, count: length + 1))
             }
-            let name = (UnsafeRawPointer(record) + nameOffset).assumingMemoryBound(to: CChar.self)
-            let length = strlen(name)
-            if name[0] == 0x2E && (length == 1 || (length == 2 && name[1] == 0x2E)) { continue }
-            records.append((Int32(bytes.count), Int32(length), FileKind(directoryEntryType: record.pointee.d_type)))
-            bytes.append(contentsOf: UnsafeBufferPointer(start: name, count: length + 1))
+        } catch {
+            throw StorageError("read directory", path: path(), errno: error)
         }
         bytes.withUnsafeBufferPointer { b in
             let base = b.baseAddress!

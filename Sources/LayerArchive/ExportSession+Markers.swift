@@ -20,7 +20,6 @@ extension ExportSession {
         archive_entry_set_size(entry, 0)
         archive_entry_set_mtime(entry, 0, 0)
         try writer.writeHeader(path: pathDescription)
-        entries += 1
     }
 
     /// Sets the pathname to `path` with `.wh.` before its last component.
@@ -51,7 +50,6 @@ extension ExportSession {
         archive_entry_set_size(entry, 0)
         archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
         try writer.writeHeader(path: pathDescription)
-        entries += 1
     }
 
     /// Whether the lowers show a directory at `path`.
@@ -78,7 +76,6 @@ extension ExportSession {
         archive_entry_set_size(entry, 0)
         archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
         try writer.writeHeader(path: pathDescription)
-        entries += 1
     }
 
     func writeHardLink(to target: [UInt8], status: FileStatus) throws(StorageError) {
@@ -94,6 +91,5 @@ extension ExportSession {
         archive_entry_set_size(entry, 0)
         archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
         try writer.writeHeader(path: pathDescription)
-        entries += 1
     }
 }

@@ -19,8 +19,6 @@ final class ExportSession {
     let lowers: LowerView?
     /// The path of the entry being written.
     var path: [UInt8] = []
-    /// The number of entries written.
-    var entries = 0
 
     private let data: UnsafeMutableRawBufferPointer
     private let names: UnsafeMutableRawBufferPointer
@@ -164,7 +162,6 @@ final class ExportSession {
             path.removeLast()
             archive_entry_set_filetype(entry, S_IFDIR)
             try writer.writeHeader(path: pathDescription)
-            entries += 1
             if opaque && options.whiteoutFormat == .overlay, try existsAsLowerDirectory() {
                 try writeOpaqueMarker(status, uid: uid, gid: gid, permissions: permissions)
             }
@@ -175,7 +172,6 @@ final class ExportSession {
             archive_entry_set_filetype(entry, S_IFREG)
             archive_entry_set_size(entry, status.size)
             try writer.writeHeader(path: pathDescription)
-            entries += 1
             try copyContent(of: opened!, size: status.size)
         case .symlink:
             setPathname()
@@ -189,7 +185,6 @@ final class ExportSession {
             data[length] = 0
             archive_entry_copy_symlink(entry, data.baseAddress!.assumingMemoryBound(to: CChar.self))
             try writer.writeHeader(path: pathDescription)
-            entries += 1
         case .characterDevice, .blockDevice, .fifo:
             setPathname()
             archive_entry_set_filetype(entry, kind == .fifo ? S_IFIFO : kind == .blockDevice ? S_IFBLK : S_IFCHR)
@@ -198,7 +193,6 @@ final class ExportSession {
                 archive_entry_set_rdevminor(entry, dev_t(deviceMinor))
             }
             try writer.writeHeader(path: pathDescription)
-            entries += 1
         case .socket, .unknown:
             break
         }

@@ -89,7 +89,6 @@ extern const int STRATA_PRJQUOTA;
 /// `QCMD(cmd, type)`.
 int strata_qcmd(int cmd, int type);
 int strata_quotactl(int cmd, const char *special, int id, void *addr);
-extern const int STRATA_Q_XQUOTASYNC;
 extern const int STRATA_FS_DQUOT_VERSION;
 extern const int STRATA_FS_PROJ_QUOTA;
 extern const int STRATA_FS_DQ_BSOFT;
@@ -108,7 +107,6 @@ dev_t strata_makedev(unsigned int major, unsigned int minor);
 // MARK: - Errno helpers
 
 int strata_errno(void);
-void strata_set_errno(int value);
 
 
 
