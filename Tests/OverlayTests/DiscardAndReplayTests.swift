@@ -105,20 +105,19 @@ struct DiscardAndReplayTests {
                 add('d/f%d' % i, b'%d' % i)
                 add('d/g%d' % i, type=tarfile.LNKTYPE, linkname='d/f%d' % i)
             """)
-        let fd = try FileDescriptor.open(tar, .readOnly)
-        defer { try? fd.close() }
-        // Fewer descriptors than link groups: one held per group cannot succeed. (Other tests
-        // of this process keep hundreds to spare while this runs.)
-        var saved = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 64
-        var lowered = saved
-        lowered.rlim_cur = rlim_t(open + 800)
-        #expect(Int(lowered.rlim_cur) < groups + open)
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered)
-        let result = Result { try driver.applyDiff(layers[2], parent: layers[0], from: fd, options: ApplyDiffOptions()) }
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
-        _ = try result.get()
+        // Applied in a child process whose RLIMIT_NOFILE is below the number of link groups:
+        // one descriptor held per group cannot succeed, and the limit touches no other test.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["--testing-library", "swift-testing", "--filter", "LowFileLimitApplyEntry"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[LowFileLimitApplyEntry.variable] = "\(store.root.string);\(tar.string);\(groups - 400)"
+        process.environment = environment
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(Files.read("child-errors.log", in: store.root) ?? "")")
         let diff = store.home.appending("layer2/diff/d")
         var unlinked = 0
         for i in 0..<groups {
@@ -129,5 +128,32 @@ struct DiscardAndReplayTests {
         #expect(unlinked == 0, "\(unlinked) of \(groups) hard-link groups came out as separate files")
         #expect(store.mounts().isEmpty)
         #expect(try Files.list("staging", in: store.home).isEmpty)
+    }
+}
+
+/// The child half of `manyHardLinkGroups`: lowers its descriptor limit, then applies the tar to
+/// `layer2` against `layer0` (through a mount). Does nothing unless started by that test.
+@Suite struct LowFileLimitApplyEntry {
+    static let variable = "STRATA_LOW_NOFILE_APPLY"
+
+    @Test func lowFileLimitApplyEntry() throws {
+        guard let orders = ProcessInfo.processInfo.environment[Self.variable] else { return }
+        let parts = orders.split(separator: ";").map(String.init)
+        let root = FilePath(parts[0])
+        var status: Int32 = 0
+        do {
+            let driver = try OverlayDriver(home: root.appending("home"), runHome: root.appending("run"),
+                                           options: DriverOptions(parsing: ["skip_mount_home=true"]))
+            let fd = try FileDescriptor.open(FilePath(parts[1]), .readOnly)
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            limit.rlim_cur = rlim_t(Int(parts[2])!)
+            guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { throw Errno(rawValue: errno) }
+            _ = try driver.applyDiff(try LayerID("layer2"), parent: try LayerID("layer0"), from: fd, options: ApplyDiffOptions())
+        } catch {
+            _ = FileManager.default.createFile(atPath: root.appending("child-errors.log").string, contents: Data("\(error)\n".utf8))
+            status = 2
+        }
+        exit(status)
     }
 }
