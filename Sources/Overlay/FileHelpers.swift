@@ -56,11 +56,7 @@ extension FileDescriptor {
 
 /// Makes every missing directory of an absolute path.
 func makeDirectories(_ path: FilePath, permissions: FilePermissions = .init(rawValue: 0o700)) throws(Errno) {
-    var current = FilePath("/")
-    for component in path.components {
-        current.append(component)
-        try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: current, permissions: permissions)
-    }
+    try FileDescriptor.currentWorkingDirectory.makeDirectories(at: path, permissions: permissions)
 }
 
 /// A random lowercase hex string for temporary names.

@@ -43,23 +43,21 @@ final class LockedMountCount {
     init(lock: FileLock) {
         self.lock = lock
         var buffer = [UInt8](repeating: 0, count: 32)
-        let n = buffer.withUnsafeMutableBytes { Glibc.pread(lock.descriptor.rawValue, $0.baseAddress, $0.count, 0) }
+        let n = (try? buffer.withUnsafeMutableBytes { try lock.descriptor.read(fromAbsoluteOffset: 0, into: $0) }) ?? 0
         count = n > 0 ? Int(String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").first ?? "") ?? 0 : 0
     }
 
     /// Stores a new count.
     func set(_ value: Int) throws(StorageError) {
         let bytes = Array("\(max(0, value))\n".utf8)
-        let fd = lock.descriptor.rawValue
-        let written = bytes.withUnsafeBytes { Glibc.pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count, Glibc.ftruncate(fd, off_t(bytes.count)) == 0 else {
-            throw StorageError("save mount count", path: lock.path.string, errno: Errno(rawValue: errno))
+        let fd = lock.descriptor
+        try attempt("save mount count", lock.path) { () throws(Errno) in
+            let written: Result<Void, Errno> = bytes.withUnsafeBytes { b in
+                Result { () throws(Errno) in try fd.writeFully(b, atOffset: 0) }
+            }
+            try written.get()
+            try fd.truncate(to: Int64(bytes.count))
         }
         count = max(0, value)
-    }
-
-    /// Removes the count file (the layer is gone); the lock stays held until this is released.
-    func discard() {
-        try? FileDescriptor.currentWorkingDirectory.remove(at: lock.path)
     }
 }

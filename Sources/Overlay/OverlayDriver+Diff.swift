@@ -29,7 +29,7 @@ extension OverlayDriver {
         }
         let count = try counts.lock(id)
         defer { withExtendedLifetime(count) {} }
-        guard !isMounted(mountPoint(of: layer), layer: layer) else {
+        guard !isMounted(mountPoint(of: layer)) else {
             throw StorageError(.busy, operation, path: layer.directory.string,
                                reason: "the layer is mounted; apply diffs before mounting it")
         }

@@ -184,9 +184,8 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
             if mappings.isIdentity {
                 do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
             } else {
-                let temporary = layer.directory.appending(Self.idMappingsFile + ".new")
-                try cwd.writeText(Self.render(mappings), at: temporary)
-                try cwd.rename(temporary, to: path)
+                // `writeText` replaces the file atomically (through a `.idmaps.*.tmp` name).
+                try cwd.writeText(Self.render(mappings), at: path)
             }
         } catch {
             throw StorageError("record ID mappings", path: path.string, errno: error)

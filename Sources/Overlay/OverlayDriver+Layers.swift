@@ -124,7 +124,8 @@ extension OverlayDriver {
                 try cwd.rename(staging, to: store.appending(id.rawValue), flags: .noReplace)
             }
         } catch {
-            try? cwd.removeTree(at: staging)
+            // The quota project set above goes with the directory.
+            try? deleteDiscarded(staging)
             throw error
         }
         do {
@@ -132,7 +133,7 @@ extension OverlayDriver {
                 try cwd.makeSymbolicLink(at: linkDirectory.appending(short), target: ShortLinks.target(for: id))
             }
         } catch {
-            try? cwd.removeTree(at: store.appending(id.rawValue))
+            try? discardLayer(id, in: store)
             throw error
         }
         logger.debug("created layer", metadata: ["id": "\(id)", "parent": "\(parent?.rawValue ?? "")"])
@@ -141,18 +142,7 @@ extension OverlayDriver {
     /// The layer's parent: the layer its first `lower` entry links to (`nil` for a base layer).
     /// Only that one short link is resolved, however deep the layer.
     func parentLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
-        let path = layer.directory.appending("lower")
-        let text: String
-        do throws(Errno) {
-            text = try FileDescriptor.currentWorkingDirectory.readText(at: path)
-        } catch .noSuchFileOrDirectory {
-            return nil
-        } catch {
-            throw StorageError("read lower layers", path: path.string, errno: error)
-        }
-        guard let first = text.split(separator: ":").first.map({ String($0.hasSuffix("\n") ? $0.dropLast() : $0) }),
-              !first.isEmpty
-        else { return nil }
+        guard let first = try lowerEntries(of: layer).first.map(String.init) else { return nil }
         let store = searchedStores.map(\.root).first {
             FileDescriptor.currentWorkingDirectory.exists(at: $0.appending(first))
         } ?? layer.store
@@ -185,7 +175,6 @@ extension OverlayDriver {
     /// out of the store. Removing a missing layer succeeds.
     public func remove(_ id: LayerID) throws(StorageError) {
         let operation = "remove layer \(id)"
-        let cwd = FileDescriptor.currentWorkingDirectory
         // Under the locks the layer only leaves the store (a rename); its files are deleted after.
         let graveyard: FilePath
         do {
@@ -201,26 +190,19 @@ extension OverlayDriver {
                                    reason: "layer \(child) stacks on it; remove that layer first")
             }
             let count = try counts.lock(id)
+            defer { withExtendedLifetime(count) {} }
             let merged = mountPoint(of: layer)
-            if isMounted(merged, layer: layer) {
+            if isMounted(merged) {
                 try unmount(merged)
             }
-            graveyard = layer.store.appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
-            try attempt(operation, layer.directory) { () throws(Errno) in
-                try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
-                try cwd.rename(layer.directory, to: graveyard)
+            // Its short link and count go with it, while the store lock keeps a new layer of
+            // the same ID from making that link again.
+            graveyard = try attempt(operation, layer.directory) { () throws(Errno) in
+                try retireLayer(id, in: layer.store)
             }
-            if let short = try? cwd.readText(at: graveyard.appending("link")), ShortLinks.isShortName(Substring(short)) {
-                let link = layer.store.appending("l/\(short)")
-                if (try? cwd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
-                    try? cwd.remove(at: link)
-                }
-            }
-            count.discard()
         }
-        try? quota.release(graveyard.appending("diff"))
         // The layer is gone from the store already; what cannot be deleted now, cleanup deletes.
-        do throws(Errno) { try cwd.removeTree(at: graveyard) } catch {
+        do throws(Errno) { try deleteDiscarded(graveyard) } catch {
             logger.warning("could not delete a removed layer's files", metadata: ["path": "\(graveyard)", "error": "\(error)"])
         }
         logger.debug("removed layer", metadata: ["id": "\(id)"])
@@ -229,24 +211,32 @@ extension OverlayDriver {
     /// A layer of a writable store whose `lower` chain names this layer's short link, if any
     /// (removing the layer would break it). The caller holds the store lock.
     func childLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        guard let text = try? cwd.readText(at: layer.directory.appending("link")) else { return nil }
-        let short = text.hasSuffix("\n") ? String(text.dropLast()) : text
-        guard ShortLinks.isShortName(Substring(short)) else { return nil }
+        guard let short = FileDescriptor.currentWorkingDirectory.readShortName(at: layer.directory.appending("link")) else { return nil }
         let entry = "\(ShortLinks.directoryName)/\(short)"
         for (root, readOnly) in searchedStores where !readOnly {
             guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
             defer { dir.closeQuietly() }
             for candidate in (try? dir.directoryEntries()) ?? [] where candidate.kind == .directory && candidate.name != layer.id.rawValue {
                 guard !Self.reservedNames.contains(candidate.name), let id = try? LayerID(candidate.name),
-                      let lower = try? dir.readText(at: FilePath("\(candidate.name)/lower"))
+                      let parent = Self.firstLowerEntry(dir, FilePath("\(candidate.name)/lower"))
                 else { continue }
-                if lower.split(separator: ":").contains(where: { ($0.hasSuffix("\n") ? $0.dropLast() : $0) == entry[...] }) {
-                    return id
-                }
+                if parent == entry { return id }
             }
         }
         return nil
+    }
+
+    /// The first entry of a `lower` file (the parent's `l/<short>`), read from no more of the
+    /// file than that entry: a direct child's `lower` always starts with its parent's link, and
+    /// deep layers' files run to 500 entries.
+    static func firstLowerEntry(_ directory: FileDescriptor, _ path: FilePath) -> String? {
+        guard let fd = try? directory.open(at: path, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
+        defer { fd.closeQuietly() }
+        // `l/` and a 26-character short name, then `:` or a newline.
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = (try? buffer.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: 0, into: $0) }) ?? 0
+        let first = buffer[0..<n].split(whereSeparator: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "\n") }).first
+        return first.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Whether the layer exists in the home or a searched store.

@@ -110,21 +110,19 @@ extension OverlayDriver {
     /// The layer's short name, rebuilding its `link` file and `l/` entry when either is missing.
     func shortName(of layer: LayerLocation) throws(StorageError) -> String {
         let path = layer.directory.appending("link")
-        if let text = try? FileDescriptor.currentWorkingDirectory.readText(at: path) {
-            let name = text.hasSuffix("\n") ? String(text.dropLast()) : text
-            if ShortLinks.isShortName(Substring(name)),
-               FileDescriptor.currentWorkingDirectory.exists(at: layer.store.appending("l/\(name)")) {
-                return name
-            }
+        if let name = FileDescriptor.currentWorkingDirectory.readShortName(at: path),
+           FileDescriptor.currentWorkingDirectory.exists(at: layer.store.appending("l/\(name)")) {
+            return name
         }
         guard !layer.readOnly else {
             throw StorageError(.corrupt, "read short link", path: path.string,
                                reason: "the layer's link is missing in a read-only store")
         }
         try repairLinks(in: layer.store)
-        return try attempt("read short link", path) { () throws(Errno) in
-            try FileDescriptor.currentWorkingDirectory.readText(at: path)
+        guard let name = FileDescriptor.currentWorkingDirectory.readShortName(at: path) else {
+            throw StorageError(.corrupt, "read short link", path: path.string, reason: "the layer's link could not be rebuilt")
         }
+        return name
     }
 
     /// Rebuilds missing `link` files and `l/` entries of every layer in a store (after a crash or
@@ -158,8 +156,7 @@ extension OverlayDriver {
                       entry.name != "staging", storeDirectory.exists(at: FilePath("\(entry.name)/diff"))
                 else { continue }
                 let linkFile = FilePath("\(entry.name)/link")
-                var name = (try? storeDirectory.readText(at: linkFile)).map { $0.hasSuffix("\n") ? String($0.dropLast()) : $0 }
-                if let n = name, !ShortLinks.isShortName(Substring(n)) { name = nil }
+                var name = storeDirectory.readShortName(at: linkFile)
                 if name == nil { name = nameOf[id] }
                 if name == nil {
                     let derived = ShortLinks.derived(from: id)

@@ -14,7 +14,7 @@ extension OverlayDriver {
     }
 
     /// Whether something is mounted on `merged`: its device differs from its parent directory's.
-    func isMounted(_ merged: FilePath, layer: LayerLocation) -> Bool {
+    func isMounted(_ merged: FilePath) -> Bool {
         let cwd = FileDescriptor.currentWorkingDirectory
         guard let inner = try? cwd.status(at: merged),
               let outer = try? cwd.status(at: merged.removingLastComponent())
@@ -47,7 +47,7 @@ extension OverlayDriver {
     /// `get` for a caller that holds the layer's lock.
     func mountLocked(_ layer: LayerLocation, count: LockedMountCount, options: MountOptions) throws(StorageError) -> FilePath {
         let merged = mountPoint(of: layer)
-        if isMounted(merged, layer: layer) {
+        if isMounted(merged) {
             // One more user (a mount whose count was lost is adopted as this user's).
             try count.set(count.count + 1)
             return merged
@@ -81,25 +81,34 @@ extension OverlayDriver {
         return merged
     }
 
-    /// Mounts by the cheapest means that can take the data: one `mount(2)` with absolute paths;
-    /// else `fsconfig` with one `lowerdir+` per layer; else (kernels before 6.8) `mount(2)` with
-    /// paths relative to the home, resolved on a thread whose working directory is the home.
+    /// Mounts `data` by the means `mountData` chose for it.
     func mount(_ data: OverlayMountData, at merged: FilePath) throws(Errno) {
-        if data.needsContext {
-            try data.mountWithContext(at: merged)
-        } else if data.fitsInPage {
-            try data.mountClassic(at: merged)
-        } else if features.supportsLowerdirAppend && !preferClassicMount {
-            try data.mountWithContext(at: merged)
-        } else if let relative = data.relative(to: home.string), relative.fitsInPage {
+        switch data.method {
+        case .context: try data.mountWithContext(at: merged)
+        case .classic: try data.mountClassic(at: merged)
+        case .relative:
+            guard let relative = data.relative(to: home.string) else { throw Errno(rawValue: E2BIG) }
             try relative.mountRelative(in: homeDirectory, at: merged)
-        } else {
-            throw Errno(rawValue: E2BIG)
         }
     }
 
-    /// The typed mount data for a layer.
-    func mountData(for layer: LayerLocation, options: MountOptions) throws(StorageError) -> OverlayMountData {
+    /// The cheapest means that can take the (complete) data: one `mount(2)` with absolute
+    /// paths; else `fsconfig` with one `lowerdir+` per layer; else (kernels before 6.8)
+    /// `mount(2)` with paths relative to the home, resolved on a thread whose working directory
+    /// is the home. `nil` when none can.
+    func mountMethod(for data: OverlayMountData) -> OverlayMountData.Method? {
+        if data.needsContext { return .context }
+        if data.fitsInPage { return .classic }
+        if features.supportsLowerdirAppend && !preferClassicMount { return .context }
+        if let relative = data.relative(to: home.string), relative.fitsInPage { return .relative }
+        return nil
+    }
+
+    /// The typed mount data for a layer, with the means to mount it chosen. `upperAndWork`
+    /// replaces the layer's own upper and work directories (an apply through a mount uses a
+    /// clone of `diff`).
+    func mountData(for layer: LayerLocation, options: MountOptions,
+                   upperAndWork: (upper: FilePath, work: FilePath)? = nil) throws(StorageError) -> OverlayMountData {
         let operation = "mount layer \(layer.id)"
         var lowers = try lowerPaths(of: layer)
         let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
@@ -117,11 +126,9 @@ extension OverlayDriver {
             throw StorageError(.invalidArgument, operation, path: layer.directory.string, reason:
                 "the mount would stack \(lowers.count) lower layers; overlayfs mounts at most \(Self.maximumLowerLayers)")
         }
-        if !data.fitsInPage && !(features.supportsLowerdirAppend && !preferClassicMount)
-            && !(data.relative(to: home.string)?.fitsInPage ?? false) {
-            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                "\(lowers.count) lower layers do not fit in one page of mount data, even as short links "
-                    + "relative to the home, and this kernel lacks the new mount API's lowerdir+ (Linux 6.8 or later)")
+        if let upperAndWork {
+            data.upper = upperAndWork.upper.string
+            data.work = upperAndWork.work.string
         }
         if !options.idMappings.isIdentity {
             try idmapLowers(&data, mappings: options.idMappings, operation: operation)
@@ -138,6 +145,15 @@ extension OverlayDriver {
         }
         for option in options.extra { data.add(option) }
         if readOnly { data.readOnly = true }
+        // Chosen now that every option is in: each one lengthens the data.
+        guard let method = mountMethod(for: data) else {
+            data.heldDescriptors.forEach { $0.closeQuietly() }
+            throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
+                "\(data.lowers.count) lower layers and the mount options do not fit in one page of mount data, "
+                    + "even as short links relative to the home, and this kernel lacks the new mount API's "
+                    + "lowerdir+ (Linux 6.8 or later)")
+        }
+        data.method = method
         return data
     }
 
@@ -191,7 +207,7 @@ extension OverlayDriver {
     /// `put` for a caller that holds the layer's lock.
     func unmountLocked(_ layer: LayerLocation, count: LockedMountCount) throws(StorageError) {
         let merged = mountPoint(of: layer)
-        guard isMounted(merged, layer: layer) else {
+        guard isMounted(merged) else {
             if count.count != 0 { try count.set(0) }
             return
         }
@@ -205,15 +221,7 @@ extension OverlayDriver {
 
     /// Unmounts `merged` (lazily when it is busy) and replaces it with a fresh directory.
     func unmount(_ merged: FilePath) throws(StorageError) {
-        do throws(Errno) {
-            try Mounts.unmount(merged)
-        } catch .resourceBusy {
-            try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmount(merged, flags: .detach) }
-        } catch .invalidArgument {
-            // Not mounted after all.
-        } catch {
-            throw StorageError("unmount", path: merged.string, errno: error)
-        }
+        try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmountOrDetach(merged) }
         let fresh = FilePath(merged.string + ".1")
         let cwd = FileDescriptor.currentWorkingDirectory
         do throws(Errno) {

@@ -46,9 +46,7 @@ extension OverlayDriver {
                 try? clone.setInodeAttributes(attributes)
             }
         }
-        var data = try mountData(for: layer, options: MountOptions())
-        data.upper = upper.string
-        data.work = work.appending("work").string
+        let data = try mountData(for: layer, options: MountOptions(), upperAndWork: (upper, work.appending("work")))
         let merged = work.appending("merged")
         try attempt(operation, merged) { () throws(Errno) in
             try self.mount(data, at: merged)
@@ -65,7 +63,9 @@ extension OverlayDriver {
             try? Mounts.unmount(merged, flags: .detach)
             throw error
         }
-        try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmount(merged) }
+        // Busy (someone looked in): detached, so that removing the work directory never stops
+        // at a mount and leaves the staging tree behind.
+        try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmountOrDetach(merged) }
         try attempt(operation, layer.diff) { () throws(Errno) in
             try cwd.rename(upper, to: layer.diff, flags: .exchange)
         }

@@ -50,7 +50,7 @@ extension OverlayDriver {
         let marker = layer.directory.appending(Self.remappingFile)
         let journal = layer.directory.appending(Self.remapJournalFile)
         let merged = mountPoint(of: layer)
-        if isMounted(merged, layer: layer) { try unmount(merged) }
+        if isMounted(merged) { try unmount(merged) }
         if count.count != 0 { try count.set(0) }
         var result = RemapRecovery.markerRemoved
         if cwd.exists(at: journal) {

@@ -78,7 +78,7 @@ extension OverlayDriver {
         }
         let count = try counts.lock(id)
         defer { withExtendedLifetime(count) {} }
-        guard !isMounted(mountPoint(of: layer), layer: layer) else {
+        guard !isMounted(mountPoint(of: layer)) else {
             throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
         }
         let cwd = FileDescriptor.currentWorkingDirectory
@@ -121,12 +121,15 @@ extension OverlayDriver {
 
     /// Removes staging directories nobody holds: differ directories whose lock is free, and
     /// leftovers of creates and removes that a crash interrupted; rolls back interrupted remaps.
-    func removeStaleStagingDirectories() {
+    /// `table` is the mount table, read once for the pass.
+    ///
+    /// The caller holds the exclusive store lock: creates, removes, applies and naive diffs run
+    /// under the store lock (exclusive or shared), so none is in flight. Every step is tried;
+    /// the first failure to roll back a remap is thrown once the pass is done (a layer left
+    /// half shifted must not look cleaned up).
+    func removeStaleStagingDirectories(mounts table: [Mounts.Entry]) throws(StorageError) {
         let cwd = FileDescriptor.currentWorkingDirectory
-        // Creates, removes, applies and naive diffs run under the store lock (exclusive or
-        // shared): holding it exclusively, none is in flight.
-        guard let storeLock = try? storeLock(exclusive: true) else { return }
-        defer { withExtendedLifetime(storeLock) {} }
+        var firstError: StorageError?
         for (root, readOnly) in searchedStores where !readOnly {
             let staging = root.appending("staging")
             guard let dir = try? FileDescriptor.openDirectory(staging) else { continue }
@@ -136,50 +139,43 @@ extension OverlayDriver {
                 if entry.name.hasPrefix("differ-") {
                     if stagingLocks.withLock({ $0[path] != nil }) { continue }
                     guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
-                    withExtendedLifetime(held) { try? removeStaging(path) }
+                    withExtendedLifetime(held) { try? deleteDiscarded(path, mounts: table) }
                 } else {
                     // An apply through a mount that crashed may have left its mount behind, and
                     // a remove that crashed its layer's quota project: both are undone first.
-                    try? removeStaging(path)
+                    try? deleteDiscarded(path, mounts: table)
                 }
             }
         }
-        // What a crashed apply (or small write) left inside layer directories: applies hold the
-        // store lock shared, so none is in flight.
+        // What a crashed apply (or small write) left inside layer directories.
         for (root, readOnly) in searchedStores where !readOnly {
             guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
             defer { dir.closeQuietly() }
             for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
                 if Self.isStaleProbe(entry.name) {
                     // A feature probe killed with its overlay still mounted.
-                    try? removeStaging(root.appending(entry.name))
+                    try? deleteDiscarded(root.appending(entry.name), mounts: table)
                     continue
                 }
-                guard !Self.reservedNames.contains(entry.name), (try? LayerID(entry.name)) != nil,
+                guard !Self.reservedNames.contains(entry.name), let id = try? LayerID(entry.name),
                       let layer = try? dir.openDirectory(at: FilePath(entry.name))
                 else { continue }
                 defer { layer.closeQuietly() }
                 // A remap a crash cut short: rolled back from its journal (or, with none, its
                 // marker removed), before its `remapping.undo.new` goes with the leftovers.
-                if let id = try? LayerID(entry.name) {
-                    let location = LayerLocation(id: id, store: root, readOnly: false)
-                    do throws(StorageError) {
-                        _ = try recoverInterruptedRemap(location)
-                    } catch {
-                        logger.error("could not roll back an interrupted remap", metadata: ["layer": "\(id)", "error": "\(error)"])
-                    }
+                let location = LayerLocation(id: id, store: root, readOnly: false)
+                do throws(StorageError) {
+                    _ = try recoverInterruptedRemap(location)
+                } catch {
+                    logger.error("could not roll back an interrupted remap", metadata: ["layer": "\(id)", "error": "\(error)"])
+                    if firstError == nil { firstError = error }
                 }
                 for leftover in (try? layer.directoryEntries()) ?? [] where Self.isLeftover(leftover.name) {
-                    try? removeStaging(root.appending(entry.name).appending(leftover.name))
+                    try? deleteDiscarded(root.appending(entry.name).appending(leftover.name), mounts: table)
                 }
                 // A layer created for contents that never came (its creator died).
-                if let id = try? LayerID(entry.name), isAbandoned(id) {
-                    let graveyard = root.appending("staging").appending("remove-\(entry.name)-\(randomSuffix())")
-                    try? cwd.makeDirectoryIfMissing(at: root.appending("staging"))
-                    if (try? cwd.rename(root.appending(entry.name), to: graveyard)) != nil {
-                        try? removeStaging(graveyard)
-                        try? cwd.remove(at: counts.directory.appending(entry.name))
-                    }
+                if isAbandoned(id) {
+                    try? discardLayer(id, in: root, mounts: table)
                 }
             }
             // Short links of layers a crash took away (and links a crash never made).
@@ -194,5 +190,6 @@ extension OverlayDriver {
                 try? cwd.removeTree(at: path)
             }
         }
+        if let firstError { throw firstError }
     }
 }

@@ -177,11 +177,23 @@ public final class OverlayDriver: @unchecked Sendable {
 
     /// Unmounts the home's private bind mount (when this driver made it), removes staging
     /// directories nobody holds and rolls back remaps whose process died (see `updateLayerIDMap`).
+    ///
+    /// Holds the exclusive store lock throughout: no create, remove or apply is in flight while
+    /// staging directories go, and no `get` (which mounts under the shared lock) can mount below
+    /// the home between the look at the mount table and the detach of the home.
     public func cleanup() throws(StorageError) {
-        removeStaleStagingDirectories()
+        let lock = try storeLock(exclusive: true)
+        defer { withExtendedLifetime(lock) {} }
+        var firstError: StorageError?
+        do throws(StorageError) {
+            try removeStaleStagingDirectories(mounts: Mounts.mountTable())
+        } catch {
+            firstError = error
+        }
         // The home's bind mount of itself (made by this or an earlier process) goes when nothing
         // is mounted below it, as containers/storage's Cleanup unmounts its home. A filesystem
         // mounted at the home by the administrator (its root is not the home's own path) stays.
+        // Read again: the pass above unmounts what it deletes.
         let table = Mounts.mountTable()
         let homePath = home.string
         let busy = table.contains { $0.mountPoint.hasPrefix(homePath + "/") }
@@ -189,6 +201,7 @@ public final class OverlayDriver: @unchecked Sendable {
         if (mountedHome || selfBind) && !busy {
             try? Mounts.unmount(home, flags: .detach)
         }
+        if let firstError { throw firstError }
     }
 
     /// The read-only stores searched after the home.

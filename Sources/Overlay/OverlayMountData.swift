@@ -25,6 +25,18 @@ struct OverlayMountData: Sendable, Hashable {
     var heldDescriptors: [FileDescriptor] = []
     /// Whether only `fsconfig` can take the lowers (idmapped layers).
     var needsContext = false
+    /// How the data goes to the kernel; chosen once the data is complete.
+    var method = Method.classic
+
+    /// The ways an overlay is mounted.
+    enum Method: Sendable, Hashable {
+        /// One `mount(2)` with absolute paths: the data fits in a page.
+        case classic
+        /// `fsconfig`, one `lowerdir+` per layer (idmapped lowers, or data longer than a page).
+        case context
+        /// One `mount(2)` with paths relative to the home, on a thread working there.
+        case relative
+    }
 
     init(lowers: [String], upper: String?, work: String?, readOnly: Bool) {
         self.lowers = lowers

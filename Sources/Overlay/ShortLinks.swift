@@ -68,3 +68,14 @@ enum ShortLinks {
         return try? LayerID(middle)
     }
 }
+
+extension FileDescriptor {
+    /// The short name a layer's `link` file (at `path`, relative to this directory) holds,
+    /// without a trailing newline (containers/storage writes none, hand edits often add one);
+    /// `nil` when the file is missing or does not hold a short name.
+    func readShortName(at path: FilePath) -> String? {
+        guard let text = try? readText(at: path) else { return nil }
+        let name = text.hasSuffix("\n") ? text.dropLast() : Substring(text)
+        return ShortLinks.isShortName(name) ? String(name) : nil
+    }
+}

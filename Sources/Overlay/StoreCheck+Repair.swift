@@ -19,13 +19,15 @@ extension OverlayDriver {
             }
         }
         var relink = Set<FilePath>()
+        // Read once: every removal below looks for mounts under its directory.
+        let table = Mounts.mountTable()
         for problem in problems {
             let path = FilePath(problem.path)
             switch problem.kind {
             case .staleStaging:
-                note("removed stale staging", problem.path, Result { () throws(Errno) in try removeStaging(path) })
+                note("removed stale staging", problem.path, Result { () throws(Errno) in try deleteDiscarded(path, mounts: table) })
             case .halfMadeLayer:
-                note("removed half-made layer", problem.path, Result { () throws(Errno) in try removeStaging(path) })
+                note("removed half-made layer", problem.path, Result { () throws(Errno) in try deleteDiscarded(path, mounts: table) })
                 if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
                     try? cwd.remove(at: counts.directory.appending(id.rawValue))
                 }
@@ -33,12 +35,8 @@ extension OverlayDriver {
                 // Its contents never arrived; the importer that made it would remake it.
                 if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
                     note("removed incomplete layer", problem.path, Result { () throws(Errno) in
-                        let graveyard = path.removingLastComponent().appending("staging").appending("remove-\(id.rawValue)-\(randomSuffix())")
-                        try cwd.makeDirectoryIfMissing(at: path.removingLastComponent().appending("staging"))
-                        try cwd.rename(path, to: graveyard)
-                        try removeStaging(graveyard)
+                        try discardLayer(id, in: path.removingLastComponent(), mounts: table)
                     })
-                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
                 }
             case .missingDirectory:
                 note("made missing directory", problem.path, Result { () throws(Errno) in
@@ -46,9 +44,7 @@ extension OverlayDriver {
                 })
             case .leakedMount:
                 note("unmounted leaked mount", problem.path, Result { () throws(Errno) in
-                    do throws(Errno) { try Mounts.unmount(path) } catch .resourceBusy {
-                        try Mounts.unmount(path, flags: .detach)
-                    } catch .invalidArgument {}
+                    try Mounts.unmountOrDetach(path)
                 })
                 if path.lastComponent?.string == "merged", let id = path.removingLastComponent().lastComponent.flatMap({ try? LayerID($0.string) }) {
                     try? cwd.remove(at: counts.directory.appending(id.rawValue))
@@ -86,24 +82,5 @@ extension OverlayDriver {
             }
         }
         return done
-    }
-
-    /// Removes a directory that an interrupted operation left: unmounts what is mounted in it,
-    /// releases the quota project of its `diff` (a removed layer's, whose release was cut
-    /// short), then deletes it.
-    func removeStaging(_ path: FilePath) throws(Errno) {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        guard let st = try? cwd.status(at: path), st.kind == .directory else {
-            do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
-            return
-        }
-        let prefix = path.string + "/"
-        for entry in Mounts.mountTable().reversed() where entry.mountPoint.hasPrefix(prefix) {
-            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
-        }
-        if quota.isSupported {
-            try? quota.release(path.appending("diff"))
-        }
-        do throws(Errno) { try cwd.removeTree(at: path) } catch .noSuchFileOrDirectory {}
     }
 }

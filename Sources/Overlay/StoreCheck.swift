@@ -102,6 +102,8 @@ extension OverlayDriver {
         var problems: [StoreProblem] = []
         var layerCount = 0
         var mergedPaths = Set<String>()
+        // Whether each `lower` entry resolves: a chain of N layers names its base N times.
+        var resolves: [Substring: Bool] = [:]
         for (root, readOnly) in searchedStores where !readOnly {
             problems += staleStaging(in: root)
             guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
@@ -118,7 +120,7 @@ extension OverlayDriver {
                 }
                 layerCount += 1
                 mergedPaths.insert(mountPoint(of: layer).string)
-                problems += inspectLayer(layer)
+                problems += inspectLayer(layer, resolves: &resolves)
             }
             problems += orphanLinks(in: root)
         }
@@ -160,7 +162,7 @@ extension OverlayDriver {
         return problems
     }
 
-    private func inspectLayer(_ layer: LayerLocation) -> [StoreProblem] {
+    private func inspectLayer(_ layer: LayerLocation, resolves: inout [Substring: Bool]) -> [StoreProblem] {
         let cwd = FileDescriptor.currentWorkingDirectory
         var problems: [StoreProblem] = []
         let directory = layer.directory
@@ -185,8 +187,7 @@ extension OverlayDriver {
         if isAbandoned(layer.id) {
             problems.append(StoreProblem(.incompleteLayer, directory, "created for contents that never arrived"))
         }
-        let text = (try? cwd.readText(at: directory.appending("link"))).map { $0.hasSuffix("\n") ? String($0.dropLast()) : $0 }
-        if let short = text, ShortLinks.isShortName(Substring(short)) {
+        if let short = cwd.readShortName(at: directory.appending("link")) {
             let link = layer.store.appending("\(ShortLinks.directoryName)/\(short)")
             if (try? cwd.readSymbolicLink(at: link)) != ShortLinks.target(for: layer.id) {
                 problems.append(StoreProblem(.missingShortLink, link, "should point to \(ShortLinks.target(for: layer.id))"))
@@ -194,18 +195,26 @@ extension OverlayDriver {
         } else {
             problems.append(StoreProblem(.missingLink, directory.appending("link"), "missing or not a short name"))
         }
-        for entry in lowers where !lowerResolves(entry) {
+        for entry in lowers {
+            let resolved: Bool
+            if let known = resolves[entry] {
+                resolved = known
+            } else {
+                resolved = lowerResolves(entry)
+                resolves[entry] = resolved
+            }
+            guard !resolved else { continue }
             problems.append(StoreProblem(.brokenLower, directory.appending("lower"), "'\(entry)' does not lead to a layer"))
         }
         return problems
     }
 
     /// Whether a name in a layer's directory is a leftover of an operation that did not finish:
-    /// an apply's staging tree (`.diff.apply-*`), a small file's atomic write (`.*.tmp`,
-    /// `idmaps.new`, a remap's `remapping.undo.new`) or an unmount's fresh mount point (`merged.1`).
+    /// an apply's staging tree (`.diff.apply-*`), a small file's atomic write (`.*.tmp`, a
+    /// remap's `remapping.undo.new`) or an unmount's fresh mount point (`merged.1`).
     static func isLeftover(_ name: String) -> Bool {
         name.hasPrefix(".diff.apply-") || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
-            || name == idMappingsFile + ".new" || name == remapJournalFile + ".new" || name == "merged.1"
+            || name == remapJournalFile + ".new" || name == "merged.1"
     }
 
     /// Whether a name in a store is a feature probe's scratch directory (`.probe-<pid>-…`)
@@ -257,7 +266,7 @@ extension OverlayDriver {
                 }
                 counted.insert(id)
                 let count = readCount(path)
-                let mounted = isMounted(mountPoint(of: layer), layer: layer)
+                let mounted = isMounted(mountPoint(of: layer))
                 if mounted && count == 0 {
                     problems.append(StoreProblem(.leakedMount, mountPoint(of: layer), "mounted, but its mount count is 0"))
                 } else if !mounted && count > 0 {
@@ -272,7 +281,7 @@ extension OverlayDriver {
             for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
                 guard let id = try? LayerID(entry.name), !counted.contains(id), !Self.reservedNames.contains(entry.name) else { continue }
                 let layer = LayerLocation(id: id, store: root, readOnly: false)
-                if dir.exists(at: FilePath("\(entry.name)/diff")), isMounted(mountPoint(of: layer), layer: layer) {
+                if dir.exists(at: FilePath("\(entry.name)/diff")), isMounted(mountPoint(of: layer)) {
                     problems.append(StoreProblem(.leakedMount, mountPoint(of: layer), "mounted, but it has no mount count"))
                 }
             }

@@ -9,20 +9,6 @@ import Glibc
 /// Descriptor-anchored walks and copies of layer trees: no path is resolved twice and no
 /// symlink is ever followed.
 enum TreeCopy {
-    /// Calls `body` for every entry below `directory` (depth first, parents before children).
-    static func walk(_ directory: FileDescriptor,
-                     _ body: (FileDescriptor, String, FileStatus) throws(Errno) -> Void) throws(Errno) {
-        for entry in try directory.directoryEntries() {
-            let st = try directory.status(at: FilePath(entry.name))
-            try body(directory, entry.name, st)
-            if st.kind == .directory {
-                let child = try directory.openDirectory(at: FilePath(entry.name))
-                defer { child.closeQuietly() }
-                try walk(child, body)
-            }
-        }
-    }
-
     /// Copies everything inside `source` into the empty directory `destination`, keeping
     /// owners, modes, times, extended attributes (overlay's opaque marks included), device
     /// nodes (overlay's whiteouts) and hard links.

@@ -21,8 +21,10 @@ enum TreeReplay {
     static func cloneWithHardLinks(_ source: FileDescriptor, into destination: FileDescriptor) throws(Errno) {
         for entry in try source.directoryEntries() {
             let name = FilePath(entry.name)
-            let st = try source.status(at: name)
-            if st.kind == .directory {
+            // Only directories need their status (for their metadata); other kinds are linked.
+            let kind = entry.kind == .unknown ? try source.status(at: name).kind : entry.kind
+            if kind == .directory {
+                let st = try source.status(at: name)
                 try destination.makeDirectory(at: name, permissions: .init(rawValue: 0o700))
                 let s = try source.openDirectory(at: name)
                 defer { s.closeQuietly() }
@@ -39,14 +41,16 @@ enum TreeReplay {
     /// Replays the extracted tree `source` onto `target` (a mounted merged view): `.wh.NAME`
     /// removes NAME, `.wh..wh..opq` empties the directory of what was there before, and every
     /// other entry replaces what is at its path (directories are merged).
+    ///
+    /// Hard links within the tree are linked again on `target`, through its descriptor and the
+    /// first copy's path relative to it: no descriptor is held per link group.
     static func replay(_ source: FileDescriptor, onto target: FileDescriptor) throws(Errno) {
-        var links: [UInt64: (FileDescriptor, FilePath)] = [:]
-        defer { links.values.forEach { $0.0.closeQuietly() } }
-        try replayDirectory(source, onto: target, links: &links)
+        var links: [UInt64: FilePath] = [:]
+        try replayDirectory(source, onto: target, root: target, relative: FilePath(""), links: &links)
     }
 
-    private static func replayDirectory(_ source: FileDescriptor, onto target: FileDescriptor,
-                                        links: inout [UInt64: (FileDescriptor, FilePath)]) throws(Errno) {
+    private static func replayDirectory(_ source: FileDescriptor, onto target: FileDescriptor, root: FileDescriptor,
+                                        relative: FilePath, links: inout [UInt64: FilePath]) throws(Errno) {
         let entries = try source.directoryEntries()
         let names = Set(entries.map(\.name))
         if names.contains(opaqueMarker) {
@@ -59,6 +63,7 @@ enum TreeReplay {
         }
         for entry in entries where !entry.name.hasPrefix(whiteoutPrefix) {
             let name = FilePath(entry.name)
+            let path = relative.isEmpty ? name : relative.appending(entry.name)
             let st = try source.status(at: name)
             let existing = try? target.status(at: name)
             if st.kind == .directory {
@@ -70,19 +75,17 @@ enum TreeReplay {
                 defer { s.closeQuietly() }
                 let t = try target.openDirectory(at: name)
                 defer { t.closeQuietly() }
-                try replayDirectory(s, onto: t, links: &links)
+                try replayDirectory(s, onto: t, root: root, relative: path, links: &links)
                 try TreeCopy.copyMetadata(from: s, name: nil, to: t, name: nil, status: st)
                 continue
             }
-            if existing != nil { try target.removeTree(at: name, kind: existing!.kind) }
-            if st.kind == .regular, st.linkCount > 1, let (directory, first) = links[st.inode] {
-                try directory.makeHardLink(from: first, to: name, in: target)
+            if let existing { try target.removeTree(at: name, kind: existing.kind) }
+            if st.kind == .regular, st.linkCount > 1, let first = links[st.inode] {
+                try root.makeHardLink(from: first, to: path)
                 continue
             }
             try TreeCopy.copyEntry(from: source, to: target, name: name, status: st)
-            if st.kind == .regular, st.linkCount > 1, let kept = try? target.openDirectory(at: ".") {
-                links[st.inode] = (kept, name)
-            }
+            if st.kind == .regular, st.linkCount > 1 { links[st.inode] = path }
         }
     }
 }

@@ -25,12 +25,16 @@ struct CheckHost: ParsableCommand {
     }
 
     func run() throws {
-        let root = FilePath(global.root ?? GlobalOptions.defaultRoot)
+        // The same root as every other command: --root, else the configuration's graphroot.
+        let root = FilePath(try global.resolvedSettings().root)
         let probeDir = Self.nearestExisting(root)
         var findings: [Finding] = []
 
-        let filesystems = (try? String(decoding: FileDescriptor.currentWorkingDirectory
-            .open(at: "/proc/filesystems", .readOnly).readToEnd(), as: UTF8.self)) ?? ""
+        var filesystems = ""
+        if let fd = try? FileDescriptor.currentWorkingDirectory.open(at: "/proc/filesystems", .readOnly) {
+            filesystems = (try? String(decoding: fd.readToEnd(), as: UTF8.self)) ?? ""
+            fd.closeQuietly()
+        }
         let hasOverlay = filesystems.split(separator: "\n").contains { $0.hasSuffix("\toverlay") }
         findings.append(Finding(name: "overlay filesystem", present: hasOverlay, required: true,
                                 detail: hasOverlay ? "in /proc/filesystems" : "load it with `modprobe overlay`"))

@@ -34,8 +34,9 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     /// The default run home's parent.
     public static let defaultRunRoot = "/run/strata"
 
-    /// Opens the overlay driver these options describe.
-    func openDriver() throws(StorageError) -> OverlayDriver {
+    /// Where the store is and its driver options: the defaults, then the configuration file
+    /// (`--config` or the system's), then the command line.
+    func resolvedSettings() throws(StorageError) -> StoreSettings {
         var settings = StoreSettings(root: Self.defaultRoot, runRoot: Self.defaultRunRoot, options: [])
         if let path = config ?? StoreSettings.systemConfigIfPresent() {
             settings = try StoreSettings.load(path: path, defaults: settings)
@@ -43,6 +44,12 @@ public struct GlobalOptions: ParsableArguments, Sendable {
         if let root { settings.root = root }
         if let runRoot { settings.runRoot = runRoot }
         settings.options += storageOptions
+        return settings
+    }
+
+    /// Opens the overlay driver these options describe.
+    func openDriver() throws(StorageError) -> OverlayDriver {
+        let settings = try resolvedSettings()
         let driverOptions = try DriverOptions(parsing: settings.options)
         var logger = Logger(label: "strata")
         logger.logLevel = logLevel
@@ -57,15 +64,10 @@ public struct GlobalOptions: ParsableArguments, Sendable {
 
     /// Makes the home (and its parents) so the quota controller can look at its filesystem.
     private func makeHome(_ path: FilePath) throws(StorageError) {
-        var prefix = FilePath("/")
-        for component in path.components {
-            prefix.append(component)
-            do throws(Errno) {
-                try FileDescriptor.currentWorkingDirectory.makeDirectory(at: prefix, permissions: .init(rawValue: 0o700))
-            } catch .fileExists {
-            } catch {
-                throw StorageError("create home", path: prefix.string, errno: error)
-            }
+        do throws(Errno) {
+            try FileDescriptor.currentWorkingDirectory.makeDirectories(at: path)
+        } catch {
+            throw StorageError("create home", path: path.string, errno: error)
         }
     }
 
