@@ -69,7 +69,7 @@ extension FileDescriptor {
     /// Goes through `/proc/self/fd/<dir>/<name>` so that the lookup stays anchored on this
     /// directory. The corresponding C function is `llistxattr`.
     public func extendedAttributeNames(atRawName name: UnsafePointer<CChar>, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
-        let path = procPath(name)
+        let path = anchoredPath(rawName: name)
         switch valueOrErrno({ llistxattr(path, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), buffer.count) }) {
         case .success(let n): return n
         case .failure(.notSupported): return 0
@@ -84,7 +84,7 @@ extension FileDescriptor {
     public func extendedAttribute(
         rawName attribute: UnsafePointer<CChar>, atRawName name: UnsafePointer<CChar>, into buffer: UnsafeMutableRawBufferPointer
     ) throws(Errno) -> Int? {
-        let path = procPath(name)
+        let path = anchoredPath(rawName: name)
         switch valueOrErrno({ lgetxattr(path, attribute, buffer.baseAddress, buffer.count) }) {
         case .success(let n): return n
         case .failure(.noData), .failure(.notSupported): return nil
@@ -92,11 +92,4 @@ extension FileDescriptor {
         }
     }
 
-    /// `/proc/self/fd/<dir>/<name>` as NUL-terminated bytes, the name copied byte for byte.
-    private func procPath(_ name: UnsafePointer<CChar>) -> [CChar] {
-        var path = Array("/proc/self/fd/\(rawValue)/".utf8CString.dropLast())
-        path.append(contentsOf: UnsafeBufferPointer(start: name, count: strlen(name)))
-        path.append(0)
-        return path
-    }
 }

@@ -14,10 +14,29 @@ import Glibc
 /// the descriptor's own file: that call follows the `/proc/self/fd/<dir>` magic link (an `l*xattr`
 /// call would act on the link itself), which also works for an `O_PATH` descriptor.
 extension FileDescriptor {
-    /// The `/proc/self/fd` path of `name` inside this directory.
+    /// The path the `l*xattr` calls get for `name` inside this directory, NUL-terminated and byte
+    /// for byte: `/proc/self/fd/<dir>/<name>` (`/proc/self/fd/<dir>` for an empty name). As with
+    /// the `*at` calls, an absolute name, or a name relative to the working directory
+    /// (`currentWorkingDirectory`), is taken as it is.
     @usableFromInline
-    func anchoredPath(_ name: FilePath) -> String {
-        name.isEmpty ? "/proc/self/fd/\(rawValue)" : "/proc/self/fd/\(rawValue)/\(name.string)"
+    func anchoredPath(_ name: FilePath) -> [CChar] {
+        name.withPlatformString { anchoredPath(rawName: $0) }
+    }
+
+    /// `anchoredPath` for a NUL-terminated name.
+    func anchoredPath(rawName name: UnsafePointer<CChar>) -> [CChar] {
+        let length = strlen(name)
+        let bytes = UnsafeBufferPointer(start: name, count: length)
+        if name[0] == 0x2F || rawValue == AT_FDCWD {
+            return length == 0 ? Array(".".utf8CString) : Array(bytes) + [0]
+        }
+        var path = Array("/proc/self/fd/\(rawValue)".utf8CString.dropLast())
+        if length > 0 {
+            path.append(0x2F)
+            path.append(contentsOf: bytes)
+        }
+        path.append(0)
+        return path
     }
 
     /// Reads an extended attribute of the open file; `nil` when it has none of that name.
