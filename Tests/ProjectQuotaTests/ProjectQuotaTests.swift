@@ -132,7 +132,9 @@ struct ProjectQuotaTests {
         try FileManager.default.createDirectory(atPath: first, withIntermediateDirectories: false)
         try quota.setLimits(QuotaLimits(size: 1 << 20, inodes: 3), on: FilePath(first))
         let id = try #require(try quota.projectID(of: FilePath(first)))
-        #expect(id == quota.baseProjectID + 1)
+        // The first ID above the home's base that no layer uses and that has no limits: other
+        // homes on this filesystem (the other tests') may hold the ones just above it.
+        #expect(id > quota.baseProjectID)
         try quota.release(FilePath(first))
         try FileManager.default.removeItem(atPath: first)
 
