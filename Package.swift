@@ -28,12 +28,12 @@ let package = Package(
         .systemLibrary(
             name: "CAttr",
             providers: [.apt(["libattr1-dev"])]),
-        .systemLibrary(
-            name: "CSELinux", pkgConfig: "libselinux",
-            providers: [.apt(["libselinux1-dev"])]),
+        // libselinux's headers (libselinux1-dev), with forwarders that load libselinux.so.1 on
+        // first use.
+        .target(name: "CSELinux", dependencies: ["CLinux"]),
         // libarchive's headers (libarchive-dev), with forwarders that load libarchive.so.13 on
         // first use instead of at every start of the process.
-        .target(name: "CArchive"),
+        .target(name: "CArchive", dependencies: ["CLinux"]),
 
         // Swift modules, bottom-up
         .target(

@@ -1,15 +1,14 @@
 // Forwarders for the libarchive functions Strata calls: libarchive.so.13 is opened with dlopen
 // the first time one of them runs (or when strata_archive_load asks), and each function's
-// address is looked up once. The same pattern as systemd's dlopen of optional libraries; it
-// keeps libarchive and its dependencies out of the start-up of commands that never touch a tar.
+// address is looked up once (CLinux's CLinuxLibrary.h). The same pattern as systemd's dlopen of
+// optional libraries; it keeps libarchive and its dependencies out of the start-up of commands
+// that never touch a tar.
 //
 // Each line below must match the declaration in <archive.h> or <archive_entry.h>: the compiler
 // rejects a forwarder whose type differs. A libarchive function newly used from Swift needs a
 // line here (the link fails with an undefined symbol otherwise).
 
-#include <dlfcn.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,8 @@
 #include <time.h>
 #include <wchar.h>
 
+#include "CLinuxLibrary.h"
+
 // libarchive's declarations (and only those: the system headers above are already in) are made
 // hidden, so that the executable does not export these names: libarchive's own calls to its
 // functions must reach libarchive, not these forwarders.
@@ -26,63 +27,14 @@
 #include "CArchive.h"
 #pragma GCC visibility pop
 
-#define STRATA_LIBARCHIVE "libarchive.so.13"
-
-static pthread_once_t strata_archive_once = PTHREAD_ONCE_INIT;
-static void *strata_archive_handle;
-static char strata_archive_error[512];
-
-static void strata_archive_open(void) {
-    strata_archive_handle = dlopen(STRATA_LIBARCHIVE, RTLD_NOW | RTLD_LOCAL);
-    if (strata_archive_handle == NULL) {
-        const char *message = dlerror();
-        snprintf(strata_archive_error, sizeof strata_archive_error, "%s", message ? message : "cannot load " STRATA_LIBARCHIVE);
-    }
-}
+static struct strata_library libarchive = STRATA_LIBRARY("libarchive.so.13");
 
 int strata_archive_load(char *message, size_t length) {
-    pthread_once(&strata_archive_once, strata_archive_open);
-    if (strata_archive_handle != NULL) return 1;
-    if (message != NULL && length > 0) snprintf(message, length, "%s", strata_archive_error);
-    return 0;
+    return strata_library_load(&libarchive, message, length);
 }
 
-/// The address of a libarchive function. Callers check strata_archive_load first (LayerArchive
-/// turns a failure into a StorageError); reaching here without libarchive is a packaging error
-/// that cannot be reported any other way, so it ends the process with the loader's message.
-static void *strata_archive_symbol(const char *name) {
-    char message[512];
-    if (!strata_archive_load(message, sizeof message)) {
-        fprintf(stderr, "strata: %s\n", message);
-        abort();
-    }
-    void *address = dlsym(strata_archive_handle, name);
-    if (address == NULL) {
-        fprintf(stderr, "strata: %s has no %s\n", STRATA_LIBARCHIVE, name);
-        abort();
-    }
-    return address;
-}
-
-#define STRATA_ARCHIVE_RESOLVE(name)                                                      \
-    static __typeof__(&name) resolved;                                                    \
-    __typeof__(&name) function = __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);            \
-    if (function == NULL) {                                                               \
-        function = (__typeof__(&name))strata_archive_symbol(#name);                       \
-        __atomic_store_n(&resolved, function, __ATOMIC_RELEASE);                          \
-    }
-
-#define STRATA_ARCHIVE(type, name, parameters, arguments)                                 \
-    type name parameters {                                                                \
-        STRATA_ARCHIVE_RESOLVE(name)                                                      \
-        return function arguments;                                                        \
-    }
-
-#define STRATA_ARCHIVE_VOID(name, parameters, arguments)                                  \
-    void name parameters {                                                                \
-        STRATA_ARCHIVE_RESOLVE(name)                                                      \
-        function arguments;                                                               \
-    }
+#define STRATA_ARCHIVE(type, name, parameters, arguments) STRATA_FORWARD(libarchive, type, name, parameters, arguments)
+#define STRATA_ARCHIVE_VOID(name, parameters, arguments) STRATA_FORWARD_VOID(libarchive, name, parameters, arguments)
 
 STRATA_ARCHIVE(int, archive_entry_acl_add_entry, (struct archive_entry *a0, int a1, int a2, int a3, int a4, const char *a5), (a0, a1, a2, a3, a4, a5))
 STRATA_ARCHIVE(int, archive_entry_acl_count, (struct archive_entry *a0, int a1), (a0, a1))

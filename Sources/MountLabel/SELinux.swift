@@ -9,10 +9,11 @@ import Glibc
 
 /// What libselinux says about this host and its files.
 public enum SELinux {
-    /// Whether SELinux is enabled (a policy is loaded and selinuxfs is mounted).
+    /// Whether SELinux is enabled (a policy is loaded and selinuxfs is mounted); `false` on a
+    /// host without libselinux. libselinux is loaded by the first call (see CSELinux).
     ///
     /// The corresponding C function is `is_selinux_enabled`.
-    public static var isEnabled: Bool { is_selinux_enabled() == 1 }
+    public static var isEnabled: Bool { strata_selinux_load(nil, 0) == 1 && is_selinux_enabled() == 1 }
 
     /// Whether the loaded policy accepts `context` as a valid security context.
     ///

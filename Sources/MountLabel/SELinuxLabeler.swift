@@ -1,5 +1,6 @@
 import GraphDriver
 import StrataSystem
+import Synchronization
 import SystemPackage
 
 /// Labels mounts and files with SELinux contexts, through libselinux.
@@ -7,11 +8,28 @@ import SystemPackage
 /// When SELinux is off, labeling is off too: no `context=` option reaches a mount (as on any
 /// host without SELinux), and relabeling does nothing.
 public struct SELinuxLabeler: MountLabeler {
-    /// Whether labeling is on; read from the host unless given (for tests).
-    public let isEnabled: Bool
+    /// Whether labeling is on: given (for tests), or asked of the host when first needed, so
+    /// that a driver that labels nothing never loads libselinux.
+    public var isEnabled: Bool { enabled ?? hostEnabled.value }
 
-    public init(enabled: Bool = SELinux.isEnabled) {
-        isEnabled = enabled
+    private let enabled: Bool?
+    private let hostEnabled = HostAnswer()
+
+    public init(enabled: Bool? = nil) {
+        self.enabled = enabled
+    }
+
+    /// `SELinux.isEnabled`, asked once, shared by copies of the labeler.
+    private final class HostAnswer: Sendable {
+        private let cached = Mutex<Bool?>(nil)
+        var value: Bool {
+            cached.withLock { answer in
+                if let answer { return answer }
+                let enabled = SELinux.isEnabled
+                answer = enabled
+                return enabled
+            }
+        }
     }
 
     /// The `context` option for `label`, after checking the label against the loaded policy.

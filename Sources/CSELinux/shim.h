@@ -1,3 +1,0 @@
-#include <selinux/selinux.h>
-#include <selinux/context.h>
-#include <selinux/label.h>
