@@ -6,9 +6,10 @@ import GraphDriver
 ///
 /// The policy is asked only whether whole contexts are valid (`security_check_context`): each
 /// part of the context is put in turn into a context the policy accepts (the reference, the
-/// initial context of files), and a part whose variant is refused is the invalid one. When
-/// every part passes on its own, pairs that the policy relates (user and role, role and type,
-/// user and level) are tried the same way.
+/// initial context of files), and a part whose variant is refused is the invalid one (a role
+/// goes in with the context's own type, as the policy allows a role only some types). When
+/// every part passes on its own, the pairs the policy relates (user and role, user and level)
+/// are tried the same way.
 public struct ContextDiagnosis {
     /// A context split at its first three colons, as libselinux's `context_new` splits it: the
     /// level (the MLS range, `s0:c1,c2` or `s0-s0:c0.c1023`) is all that follows the type.
@@ -94,28 +95,34 @@ public struct ContextDiagnosis {
         if parts.level == nil && base.level != nil {
             return "it has no level, and the loaded policy (an MLS policy) needs one"
         }
-        let present = Part.allCases.filter { $0.value(in: parts) != nil }
-        let refused = present.filter { part in
+        func accepts(_ replaced: [Part]) -> Bool {
             var variant = base
-            part.replace(in: &variant, from: parts)
-            return !isValid(variant.text)
+            for part in replaced { part.replace(in: &variant, from: parts) }
+            return isValid(variant.text)
+        }
+        // A user, type or level in the reference (role object_r: no role checks) tells whether
+        // the policy defines it. A role other than the reference's is tried with the context's
+        // own type, for the policy allows a role only some types.
+        let present = Part.allCases.filter { $0.value(in: parts) != nil }
+        var refused: [Part] = present.filter { $0 != .role && !accepts([$0]) }
+        // With its type refused, a role other than the reference's cannot be tried.
+        let unchecked: [Part] = parts.role != base.role && refused.contains(.type) ? [.role] : []
+        if parts.role != base.role && unchecked.isEmpty && !accepts([.role, .type]) {
+            refused.append(.role)
         }
         if !refused.isEmpty {
-            let named = refused.map { "\($0.rawValue) '\($0.value(in: parts)!)'" }
-            let accepted = present.filter { !refused.contains($0) }.map(\.rawValue)
+            let named = present.filter(refused.contains).map { part in
+                "\(part.rawValue) '\(part.value(in: parts)!)'" + (part == .role ? " (with type '\(parts.type)')" : "")
+            }
+            let accepted = present.filter { !refused.contains($0) && !unchecked.contains($0) }.map(\.rawValue)
             return "its " + Self.list(named) + (refused.count == 1 ? " is" : " are") + " not valid"
                 + (accepted.isEmpty ? "" : " (its " + Self.list(accepted) + (accepted.count == 1 ? " is)" : " are)"))
         }
-        let pairs: [(Part, Part, String)] = [
-            (.user, .role, "role '\(parts.role)' is not allowed for user '\(parts.user)'"),
-            (.role, .type, "type '\(parts.type)' is not allowed for role '\(parts.role)'"),
-            (.user, .level, "level '\(parts.level ?? "")' is outside the range of user '\(parts.user)'"),
-        ]
-        for (first, second, sentence) in pairs where present.contains(second) {
-            var variant = base
-            first.replace(in: &variant, from: parts)
-            second.replace(in: &variant, from: parts)
-            if !isValid(variant.text) { return "each part is valid, but " + sentence }
+        if !accepts([.user, .role, .type]) {
+            return "each part is valid, but role '\(parts.role)' is not allowed for user '\(parts.user)'"
+        }
+        if parts.level != nil && !accepts([.user, .level]) {
+            return "each part is valid, but level '\(parts.level!)' is outside the range of user '\(parts.user)'"
         }
         return "each part is valid, but the policy refuses them together"
     }
