@@ -9,13 +9,16 @@ import Testing
 /// base layer (read-only, writable, staged), the parent's for a child.
 @Suite("Layer root modes", needsRoot)
 struct RootModeTests {
-    func staged(_ driver: OverlayDriver, _ store: TemporaryStore, _ layer: LayerID, parent: LayerID?, python: String) throws {
+    /// Applies a tar made by `python` to `layer` through a staging directory, whose root is
+    /// expected to have `stagedMode` once the differ is done.
+    func staged(_ driver: OverlayDriver, _ store: TemporaryStore, _ layer: LayerID, parent: LayerID?, python: String,
+                stagedMode: UInt32 = 0o555) throws {
         let tar = store.root.appending("\(layer).tar")
         try writeTar(tar, python: python)
         let fd = try FileDescriptor.open(tar, .readOnly)
         defer { try? fd.close() }
         let output = try driver.applyDiffWithDiffer(options: DifferOptions(), differ: TarDiffer(input: fd))
-        #expect(try Files.mode(of: output.target) == 0o555, "a staging directory's root")
+        #expect(try Files.mode(of: output.target) == stagedMode, "a staging directory's root")
         try driver.applyDiffFromStagingDirectory(layer, parent: parent, output: output, options: DifferOptions())
     }
 
@@ -40,7 +43,8 @@ struct RootModeTests {
         try staged(driver, store, stagedChild, parent: image, python: "add('etc/hostname', b'y')")
         // A stream's own `./` entry is applied (as umoci does; containers/storage ignores it).
         try driver.create(ownRoot, parent: image, options: CreateOptions())
-        try staged(driver, store, ownRoot, parent: image, python: "add('.', type=tarfile.DIRTYPE, mode=0o700)")
+        try staged(driver, store, ownRoot, parent: image, python: "add('.', type=tarfile.DIRTYPE, mode=0o700)",
+                   stagedMode: 0o700)
         #expect(try Files.mode(of: store.home.appending("child/diff")) == 0o751)
         #expect(try Files.mode(of: store.home.appending("staged-child/diff")) == 0o751)
         #expect(try Files.mode(of: store.home.appending("own-root/diff")) == 0o700)
