@@ -71,6 +71,40 @@ struct ContractCLITests {
         #expect(permissionBits(home + "/copy/diff") == 0o751)
     }
 
+    @Test("a writable layer on 500 ancestors mounts; a read-only layer or mount 501 deep gets one clear error line")
+    func writableOnFiveHundred() throws {
+        let store = Store()
+        let globals = store.globals.map { "'\($0)'" }.joined(separator: " ")
+        let chain = try runProgram("/bin/sh", ["-c", """
+            set -e
+            '\(strataBinary())' \(globals) create-layer l0
+            i=1; while [ $i -lt 500 ]; do '\(strataBinary())' \(globals) create-layer l$i --parent l$((i - 1)); i=$((i + 1)); done
+            """])
+        try #require(chain.status == 0, "\(chain.output)")
+        let home = store.root + "/root/overlay"
+        try "bottom".write(toFile: home + "/l0/diff/bottom", atomically: false, encoding: .utf8)
+        try "top".write(toFile: home + "/l499/diff/top", atomically: false, encoding: .utf8)
+
+        #expect(try strata(store, ["create-layer", "container", "--parent", "l499", "--rw"]).status == 0)
+        let mounted = try strata(store, ["mount", "container"])
+        try #require(mounted.status == 0, "\(mounted.stderr)")
+        let merged = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try String(contentsOfFile: merged + "/bottom", encoding: .utf8) == "bottom")
+        #expect(try String(contentsOfFile: merged + "/top", encoding: .utf8) == "top")
+        try "mine".write(toFile: merged + "/mine", atomically: false, encoding: .utf8)
+        #expect(try strata(store, ["unmount", "container"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: home + "/container/diff/mine"))
+
+        let readOnly = try strata(store, ["mount", "container", "--ro"])
+        #expect(readOnly.status == 1 && readOnly.stderr.hasPrefix("strata: mount layer container: ")
+                && readOnly.stderr.contains("501 lower layers") && readOnly.stderr.split(separator: "\n").count == 1,
+                "\(readOnly.stderr)")
+        let image = try strata(store, ["create-layer", "image501", "--parent", "l499"])
+        #expect(image.status == 1 && image.stderr.contains("501 layers deep") && image.stderr.split(separator: "\n").count == 1,
+                "\(image.stderr)")
+        #expect(try strata(store, ["exists", "image501"]).status == 1)
+    }
+
     @Test("changes, diff-size, diff and apply-diff answer against --parent ID or --no-parent, on layers made with --template")
     func explicitParent() throws {
         let store = Store()
