@@ -53,14 +53,19 @@ public struct ContextDiagnosis {
         }
     }
 
-    /// A context the policy accepts, whose parts stand in for the ones not under test.
-    let reference: String?
+    /// A context the policy accepts, whose parts stand in for the ones not under test; read
+    /// only when a context is refused.
+    let reference: () -> String?
     /// Whether the policy accepts a whole context.
     let isValid: (String) -> Bool
 
     /// A diagnosis against `reference` with `isValid` as the policy's judge (tests give both).
     init(reference: String?, isValid: @escaping (String) -> Bool) {
-        self.reference = reference
+        self.init(readReference: { reference }, isValid: isValid)
+    }
+
+    private init(readReference: @escaping () -> String?, isValid: @escaping (String) -> Bool) {
+        self.reference = readReference
         self.isValid = isValid
     }
 
@@ -70,15 +75,16 @@ public struct ContextDiagnosis {
     /// The corresponding C functions are `security_get_initial_context_raw` and
     /// `security_check_context`.
     public static func loadedPolicy() -> ContextDiagnosis {
-        var reference: String?
-        for name in ["file", "unlabeled"] where reference == nil {
-            var raw: UnsafeMutablePointer<CChar>?
-            if security_get_initial_context_raw(name, &raw) == 0, let raw {
-                reference = String(cString: raw)
-                freecon(raw)
+        ContextDiagnosis(readReference: {
+            for name in ["file", "unlabeled"] {
+                var raw: UnsafeMutablePointer<CChar>?
+                if security_get_initial_context_raw(name, &raw) == 0, let raw {
+                    defer { freecon(raw) }
+                    return String(cString: raw)
+                }
             }
-        }
-        return ContextDiagnosis(reference: reference) { security_check_context($0) == 0 }
+            return nil
+        }, isValid: { security_check_context($0) == 0 })
     }
 
     /// Why the policy refuses `context`, as a sentence that names the invalid part; `nil` when
@@ -89,7 +95,7 @@ public struct ContextDiagnosis {
         guard let parts = Parts(text) else {
             return "it is not of the form user:role:type[:level]"
         }
-        guard let reference, isValid(reference), let base = Parts(reference) else {
+        guard let reference = reference(), isValid(reference), let base = Parts(reference) else {
             return "the policy refuses it (no context it accepts was found to tell which part is at fault)"
         }
         if parts.level == nil && base.level != nil {
