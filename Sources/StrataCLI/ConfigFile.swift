@@ -55,8 +55,10 @@ struct ConfigFile {
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            let line = error.source.begin.line
-            throw Self.error(path, line, keyLines, "\(error.description) (column \(error.source.begin.column))", bytes: bytes)
+            // toml++'s sentence ("Error while parsing …"), in the lower case of Strata's reasons.
+            let reason = error.description.prefix(1).lowercased() + error.description.dropFirst()
+            throw Self.error(path, error.source.begin.line, keyLines, "\(reason) (column \(error.source.begin.column))",
+                             bytes: bytes)
         } catch {
             throw StorageError(.invalidArgument, "read configuration", path: path, reason: "\(error)")
         }

@@ -76,7 +76,8 @@ struct ConfigSources {
         do throws(Errno) {
             let fd = try FileDescriptor.openDirectory(FilePath(directory))
             defer { fd.closeQuietly() }
-            return try fd.directoryEntries().compactMap { entry throws(Errno) -> String? in
+            let entries = try fd.directoryEntries()
+            return entries.compactMap { entry -> String? in
                 guard entry.name.hasSuffix(".conf"), !entry.name.hasPrefix(".") else { return nil }
                 if entry.kind == .regular { return entry.name }
                 guard entry.kind == .symlink || entry.kind == .unknown,

@@ -10,14 +10,13 @@ enum StorageConfKeys {
     ]
 
     /// Keys Strata uses: a value of the wrong type is an error.
-    static let used: Set<[String]> = [
+    static let used: Set<[String]> = Set([
         ["storage", "driver"], ["storage", "graphroot"], ["storage", "runroot"], ["storage", "imagestore"],
         ["storage", "rootless_storage_path"],
         ["storage", "options", "additionalimagestores"], ["storage", "options", "additionallayerstores"],
-    ].union(overlayOptions.map { ["storage", "options", $0] })
-        .union(overlayOptions.map { ["storage", "options", "overlay", $0] })
-        .union([["storage", "options", "overlay", "inodes"]])
-        .subtracting([["storage", "options", "inodes"]])
+    ] + overlayOptions.map { ["storage", "options", "overlay", $0] }
+      // `inodes` has no form for every driver.
+      + overlayOptions.filter { $0 != "inodes" }.map { ["storage", "options", $0] })
 
     /// The overlay driver's options that `[storage.options]` may also give, for every driver;
     /// `[storage.options.overlay]` wins over them (containers/storage's `GetGraphDriverOptions`).
