@@ -16,6 +16,12 @@ struct TOMLKeyLines {
     /// The first line holding a basic string with a `\u0000` escape: TOMLKit hands strings over
     /// as C strings, which would end there without a word.
     private(set) var nulEscapeLine: Int?
+    /// The first place where toml++ 3.4.0 (inside TOMLKit 0.6.0) would fail an assertion and
+    /// abort the process instead of reporting an error, so that such a file never reaches it:
+    /// a table header that does not begin with a key (`[{`, `[.a]`, `[,]`, `[` and a line
+    /// end…), a `}` where an array wants its next value (`[ "a", }`), or a bare value that is not
+    /// one (``TOMLScalar``).
+    private(set) var refusal: (line: Int, reason: String)?
 
     init(scanning text: [UInt8]) {
         var scanner = Scanner(bytes: text)
@@ -34,24 +40,34 @@ struct TOMLKeyLines {
 
     fileprivate mutating func record(_ key: [String], line: Int) {
         guard !key.isEmpty else { return }
+        written.append((key, line))
+        guard lines[key] == nil else { return }
         // Dotted keys define their parent tables where they are written.
         for end in 1...key.count where lines[Array(key[..<end])] == nil {
             lines[Array(key[..<end])] = line
         }
-        written.append((key, line))
     }
 
     fileprivate mutating func noteNulEscape(line: Int) {
         if nulEscapeLine == nil { nulEscapeLine = line }
     }
+
+    fileprivate mutating func refuse(line: Int, _ reason: String) {
+        if refusal == nil { refusal = (line, reason) }
+    }
 }
 
 private struct Scanner {
+    static let maximumDepth = 256
     let bytes: [UInt8]
     var index = 0
     var line = 1
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        // A byte order mark, which TOML parsers skip.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+    }
 
     var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
@@ -94,6 +110,10 @@ private struct Scanner {
                 index += 1
                 let arrayOfTables = current == UInt8(ascii: "[")
                 if arrayOfTables { index += 1 }
+                skipSpaces()
+                if let c = current, !isBareKeyByte(c), c != UInt8(ascii: "\""), c != UInt8(ascii: "'"), c != UInt8(ascii: "]") {
+                    keys.refuse(line: start, "a table header must begin with a key name")
+                }
                 table = keyPath(into: &keys)
                 keys.record(table, line: start)
                 skipSpaces()
@@ -140,9 +160,15 @@ private struct Scanner {
     }
 
     /// A value; the keys of inline tables in it are recorded under `prefix` (nil inside arrays).
-    mutating func value(under prefix: [String]?, into keys: inout TOMLKeyLines) {
+    /// Past `maximumDepth` nested arrays and tables (which TOMLKit refuses anyway) the bytes are
+    /// skipped one by one, so that no input can exhaust the stack.
+    mutating func value(under prefix: [String]?, into keys: inout TOMLKeyLines, depth: Int = 0) {
         skipSpaces()
         guard let c = current else { return }
+        if depth > Self.maximumDepth {
+            advance()
+            return
+        }
         switch c {
         case UInt8(ascii: "\""), UInt8(ascii: "'"):
             _ = string(into: &keys)
@@ -162,7 +188,7 @@ private struct Scanner {
                 }
                 index += 1
                 if let prefix { keys.record(prefix + key, line: start) }
-                value(under: prefix.map { $0 + key }, into: &keys)
+                value(under: prefix.map { $0 + key }, into: &keys, depth: depth + 1)
             }
         case UInt8(ascii: "["):
             index += 1
@@ -171,13 +197,27 @@ private struct Scanner {
                 guard let c = current else { return }
                 if c == UInt8(ascii: "]") { index += 1; return }
                 if c == UInt8(ascii: ",") { index += 1; continue }
+                if c == UInt8(ascii: "}") { keys.refuse(line: line, "'}' where the array wants a value or ']'") }
                 let before = index
-                value(under: nil, into: &keys)
+                value(under: nil, into: &keys, depth: depth + 1)
                 if index == before { advance() }
             }
         default:
-            // Numbers, booleans, dates and times: up to what ends a value.
-            while let c = current, !" \t\r\n,]}#".utf8.contains(c) { index += 1 }
+            // Numbers, booleans, dates and times: up to what ends a value (a space too, except
+            // between the date and the time of a date-time).
+            let start = index
+            let ends = " \t\r\n,]}#".utf8
+            while let c = current, !ends.contains(c) {
+                index += 1
+                if current == UInt8(ascii: " "), index - start == 10, let next = byte(at: 1),
+                   next >= UInt8(ascii: "0"), next <= UInt8(ascii: "9") {
+                    index += 1
+                }
+            }
+            if index > start, !TOMLScalar.isValid(bytes[start..<index]) {
+                let token = String(decoding: bytes[start..<min(index, start + 40)], as: UTF8.self)
+                keys.refuse(line: line, "'\(token)' is not a TOML value (a string needs quotes)")
+            }
         }
     }
 

@@ -51,6 +51,9 @@ struct ConfigFile {
         if let line = keyLines.nulEscapeLine {
             throw Self.error(path, line, keyLines, "a string holds \\u0000, which no path or option can hold", bytes: bytes)
         }
+        if let (line, reason) = keyLines.refusal {
+            throw Self.error(path, line, keyLines, reason, bytes: bytes)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

@@ -12,13 +12,6 @@ struct StoreSettings {
     /// `strata: warning: ` prefix): printed before the command runs.
     var warnings: [String] = []
 
-    /// Reads `path`, layering it over `defaults`.
-    static func load(path: String, defaults: StoreSettings,
-                     environment: [String: String] = ConfigSources.processEnvironment(),
-                     userID: UInt32 = ConfigSources.effectiveUserID()) throws(StorageError) -> StoreSettings {
-        try load(paths: [path], defaults: defaults, environment: environment, userID: userID)
-    }
-
     /// Reads `paths` in order, each later file's keys replacing the same keys of the earlier
     /// ones (drop-ins over the main file), and layers the result over `defaults`.
     ///

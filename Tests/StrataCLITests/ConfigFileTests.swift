@@ -50,6 +50,15 @@ struct ConfigFileTests {
         ("a subtable before its table; escapes in keys and values",
          "[storage.options.overlay]\nsize = \"1G\"\n[storage]\n\"k\\u00e9y\" = \"tab\\there \\\"q\\\" \\u00e9\"\n",
          [(["storage", "options", "overlay", "size"], .string("1G"), 1 + 1), (["storage", "kéy"], .string("tab\there \"q\" é"), 4)]),
+        ("a byte order mark, and keys after an array of inline tables over several lines",
+         "\u{FEFF}[storage]\nx = [\n  {a = 1},\n  {b = 2},\n]\ndriver = \"overlay\"\n",
+         [(["storage", "driver"], .string("overlay"), 6), (["storage", "x"], .array([.table(["a": .integer(1)]), .table(["b": .integer(2)])]), 2)]),
+        ("every kind of bare value TOML has",
+         "i = [+1, -0, 1_000, 0xDEAD_beef, 0o755, 0b1010]\nf = [3.14, -0.01, 5e+22, 1E06, 6.626e-34, 224_617.445_991, inf, -nan]\n"
+            + "t = [1979-05-27T07:32:00Z, 1979-05-27 00:32:00.999-07:00, 1979-05-27t07:32:00, 1979-05-27, 07:32:00.5, 00:00:00]\n"
+            + "b = [true, false]\n",
+         [(["i"], .array([.integer(1), .integer(0), .integer(1000), .integer(0xDEADBEEF), .integer(493), .integer(10)]), 1),
+          (["b"], .array([.bool(true), .bool(false)]), 4)]),
         ("integers, floats, booleans, dates, arrays of tables",
          "a = 0x1F\nb = 1_000\nc = 0o755\nd = 6.5e-1\ne = true\nf = 1979-05-27T07:32:00Z\n[[g]]\nh = 1\n[[g]]\nh = 2\n",
          [(["a"], .integer(31), 1), (["b"], .integer(1000), 2), (["c"], .integer(493), 3), (["d"], .float(0.65), 4),
@@ -86,6 +95,15 @@ struct ConfigFileTests {
         ("[storage]\ndriver = \"overlay\"\nrunroot = \"a\u{0}b\"\n", ":3: runroot"),
         ("[storage]\nrunroot = \"/r\\u0000\"\n", ":2: runroot"),
         ("[storage]\nsize = 1979-13-45\n", ":2: size"),
+        // Headers that make toml++ 3.4.0 abort on an assertion: refused before it sees them.
+        ("[storage]\ndriver = \"overlay\"\n[.options]\n", ":3: .options"),
+        ("[storage]\n[ {a]\n", ":2: {a"),
+        ("[[,x]]\n", ":1: ,x"),
+        ("x = 1\n[\n]\n", ":2: x"),
+        ("[storage.options]\nadditionalimagestores = [ \"/a\", # c\n}]\n", ":3: additionalimagestores"),
+        ("[storage]\ngraphroot = /var/lib/x\n", ":2: graphroot"),
+        ("when = 1979-05-27T\"07:32:00Z\n", ":1: when"),
+        ("n = [1, 2, 0x]\n", ":1: n"),
     ]
 
     @Test("every case of the invalid corpus gives file:line: key", arguments: invalidCorpus.indices)
@@ -93,6 +111,38 @@ struct ConfigFileTests {
         let (text, location) = Self.invalidCorpus[index]
         let message = errorText { _ = try ConfigFile(path: "bad.conf", bytes: Array(text.utf8)) }
         #expect(message?.hasPrefix("read configuration: bad.conf\(location): ") == true, "\(text): \(message ?? "no error")")
+    }
+
+    @Test("mangled copies of the corpus parse or are refused with file and line; deep nesting too")
+    func mangled() throws {
+        var seed: UInt64 = 0x5EED
+        func random(_ n: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        let sources = Self.validCorpus.map { Array($0.text.utf8) } + Self.invalidCorpus.map { Array($0.text.utf8) }
+        let alphabet = Array("[]{}=,.\"'#\n \\u0a-_tf1:T+e9\t\r\u{01}\u{7f}".utf8)
+        var refused = 0
+        for round in 0..<3000 {
+            var bytes = sources[round % sources.count]
+            for _ in 0...random(4) where !bytes.isEmpty {
+                let at = random(bytes.count)
+                switch random(3) {
+                case 0: bytes[at] = alphabet[random(alphabet.count)]
+                case 1: bytes.insert(alphabet[random(alphabet.count)], at: at)
+                default: bytes.remove(at: at)
+                }
+            }
+            if let message = errorText({ _ = try ConfigFile(path: "m.conf", bytes: bytes) }) {
+                refused += 1
+                #expect(message.hasPrefix("read configuration: m.conf:"), "\(message)")
+            }
+        }
+        #expect(refused > 0 && refused < 3000)
+        for deep in ["a = " + String(repeating: "[", count: 100_000), "a = " + String(repeating: "{b=", count: 50_000)] {
+            let message = errorText { _ = try ConfigFile(path: "deep.conf", bytes: Array(deep.utf8)) }
+            #expect(message?.hasPrefix("read configuration: deep.conf:1: ") == true, "\(message ?? "no error")")
+        }
     }
 
     @Test("bytes that are not UTF-8 are refused with their line")
