@@ -3,7 +3,12 @@ import GraphDriver
 @testable import StrataCLI
 import Testing
 
-/// Writes `text` to a fresh file and returns its path.
+/// Removes a file `configFile` made, and its directory.
+func removeConfigFile(_ path: String) {
+    try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+}
+
+/// Writes `text` to a fresh file in a directory of its own and returns its path.
 func configFile(_ text: String, name: String = "storage.conf") throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-conf-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -158,8 +163,9 @@ struct StoreSettingsTests {
     let defaults = StoreSettings(root: "/var/lib/strata", runRoot: "/run/strata", options: [])
 
     func load(_ texts: String..., environment: [String: String] = [:], userID: UInt32 = 0) throws -> StoreSettings {
-        try StoreSettings.load(paths: texts.map { try configFile($0) }, defaults: defaults,
-                               environment: environment, userID: userID)
+        let paths = try texts.map { try configFile($0) }
+        defer { paths.forEach(removeConfigFile) }
+        return try StoreSettings.load(paths: paths, defaults: defaults, environment: environment, userID: userID)
     }
 
     @Test("[storage.options.overlay] wins over [storage.options]; plain TOML types are taken")
@@ -198,6 +204,8 @@ struct StoreSettingsTests {
             [other]
             x = 1
             """)
+        defer { removeConfigFile(path) }
+
         let settings = try StoreSettings.load(paths: [path], defaults: defaults, environment: [:], userID: 0)
         #expect(settings.options == ["mountopt=nodev"])
         #expect(settings.warnings == [
@@ -223,6 +231,7 @@ struct StoreSettingsTests {
         ]
         for (text, expected) in cases {
             let path = try configFile(text)
+            defer { removeConfigFile(path) }
             let message = errorText { _ = try StoreSettings.load(paths: [path], defaults: defaults, environment: [:], userID: 0) }
             #expect(message?.hasPrefix("read configuration: \(path)\(expected)") == true, "\(text): \(message ?? "no error")")
         }
