@@ -20,7 +20,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # and concurrency programs the reliability tests run).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3
+                   debootstrap python3 podman
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
