@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+
+/// Eight containers at once on one image, each its own layer, half shifted on disk and half
+/// idmapped, all in the user namespace; afterwards `strata check` finds nothing wrong and
+/// nothing is left mounted.
+@Suite("OCI runtimes: eight containers at once", .serialized,
+       .enabled(if: runningAsRoot, "needs root: overlay mounts, runtimes, chown"),
+       .enabled(if: installed("/bin/busybox"), "needs /bin/busybox (Debian busybox-static) for the image"))
+struct ConcurrentContainerTests {
+    static let count = 8
+
+    @Test("eight user-namespaced containers at once on one image, then a clean store", arguments: OCIRuntime.allCases)
+    func eightAtOnce(runtime: OCIRuntime) throws {
+        try #require(runtime.isInstalled, "\(runtime.path) is missing (Debian package \(runtime.rawValue))")
+        let store = try storeWithImage()
+        let flows: [Flow] = (0..<Self.count).map { $0 % 2 == 0 ? .shifted : .idmapped }
+
+        // Every container's whole life runs on its own thread: create, mount, run, unmount.
+        let outcomes = Outcomes()
+        DispatchQueue.concurrentPerform(iterations: Self.count) { index in
+            var container = TestContainer(store: store, name: "c\(index)", flow: flows[index], runtime: runtime)
+            do {
+                try container.prepare(image: "image")
+                let result = try container.run(tag: "-\(index)")
+                let unmount = try store.strata(["unmount", container.name])
+                outcomes.set(index, .success((result, unmount)))
+            } catch {
+                outcomes.set(index, .failure(error))
+            }
+        }
+
+        for index in 0..<Self.count {
+            switch outcomes.get(index) {
+            case .success(let (result, unmount)):
+                #expect(result.status == 0, "container c\(index) (\(flows[index])): \(result)")
+                let report = ContainerScript.Report(result.stdout)
+                #expect(report.id.hasPrefix("uid=0(root) gid=0(root)"), "c\(index) id printed \(report.id)")
+                #expect(report.ok == Set(ContainerScript.steps), "c\(index) failed steps \(report.failed.sorted()): \(result.stderr)")
+                // Each container read back its own write, not another's.
+                #expect(report.lines.last == "root-\(index)", "c\(index) read \(report.lines.last ?? "nothing")")
+                #expect(unmount.status == 0, "unmount c\(index): \(unmount)")
+            case .failure(let error):
+                Issue.record(error, "container c\(index) (\(flows[index]))")
+            case nil:
+                Issue.record("container c\(index) reported nothing")
+            }
+        }
+
+        let check = try store.strata(["check"])
+        #expect(check.status == 0, "strata check: \(check.stdout) \(check.stderr)")
+        #expect(check.stdout.contains("0 problem(s) found"), "strata check printed \(check.stdout)")
+        #expect(store.mountPoints().isEmpty, "left mounted: \(store.mountPoints())")
+        let findmnt = try runProgram("/usr/bin/findmnt", ["-rn", "-o", "TARGET"])
+        #expect(!findmnt.stdout.contains(store.dir), "findmnt lists mounts under \(store.dir)")
+        #expect(try runtime.listed(stateRoot: store.runtimeState).isEmpty)
+    }
+}
+
+/// Results written by concurrent workers, read after they are done.
+final class Outcomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int: Result<(ProgramResult, ProgramResult), any Error>] = [:]
+    func set(_ index: Int, _ value: Result<(ProgramResult, ProgramResult), any Error>) {
+        lock.lock(); defer { lock.unlock() }
+        values[index] = value
+    }
+    func get(_ index: Int) -> Result<(ProgramResult, ProgramResult), any Error>? {
+        lock.lock(); defer { lock.unlock() }
+        return values[index]
+    }
+}
