@@ -9,6 +9,8 @@ import Testing
        .enabled(if: installed("/bin/busybox"), "needs /bin/busybox (Debian busybox-static) for the image"))
 struct ConcurrentContainerTests {
     static let count = 8
+    /// Seconds each container waits before it exits, so that all eight are running together.
+    static let pause = 3
 
     @Test("eight user-namespaced containers at once on one image, then a clean store", arguments: OCIRuntime.allCases)
     func eightAtOnce(runtime: OCIRuntime) throws {
@@ -16,23 +18,48 @@ struct ConcurrentContainerTests {
         let store = try storeWithImage()
         let flows: [Flow] = (0..<Self.count).map { $0 % 2 == 0 ? .shifted : .idmapped }
 
-        // Every container's whole life runs on its own thread: create, mount, run, unmount.
+        // Each container has its own thread: create and mount, wait for the others, then run
+        // (the script ends with a pause, so the eight runs overlap), then unmount.
         let outcomes = Outcomes()
-        DispatchQueue.concurrentPerform(iterations: Self.count) { index in
-            var container = TestContainer(store: store, name: "c\(index)", flow: flows[index], runtime: runtime)
-            do {
-                try container.prepare(image: "image")
-                let result = try container.run(tag: "-\(index)")
-                let unmount = try store.strata(["unmount", container.name])
-                outcomes.set(index, .success((result, unmount)))
-            } catch {
-                outcomes.set(index, .failure(error))
+        let prepared = DispatchGroup(), finished = DispatchGroup()
+        let go = DispatchSemaphore(value: 0)
+        for index in 0..<Self.count {
+            prepared.enter()
+            finished.enter()
+            let thread = Thread {
+                var container = TestContainer(store: store, name: "c\(index)", flow: flows[index], runtime: runtime)
+                do {
+                    do {
+                        try container.prepare(image: "image")
+                    } catch {
+                        prepared.leave()
+                        throw error
+                    }
+                    prepared.leave()
+                    go.wait()
+                    let start = Date()
+                    let result = try container.run(tag: "-\(index)", pause: Self.pause)
+                    let end = Date()
+                    let unmount = try store.strata(["unmount", container.name])
+                    outcomes.set(index, .success(Outcome(result: result, unmount: unmount, start: start, end: end)))
+                } catch {
+                    outcomes.set(index, .failure(error))
+                }
+                finished.leave()
             }
+            thread.start()
         }
+        prepared.wait()
+        for _ in 0..<Self.count { go.signal() }
+        finished.wait()
 
+        var starts: [Date] = [], ends: [Date] = []
         for index in 0..<Self.count {
             switch outcomes.get(index) {
-            case .success(let (result, unmount)):
+            case .success(let outcome):
+                let (result, unmount) = (outcome.result, outcome.unmount)
+                starts.append(outcome.start)
+                ends.append(outcome.end)
                 #expect(result.status == 0, "container c\(index) (\(flows[index])): \(result)")
                 let report = ContainerScript.Report(result.stdout)
                 #expect(report.id.hasPrefix("uid=0(root) gid=0(root)"), "c\(index) id printed \(report.id)")
@@ -47,6 +74,11 @@ struct ConcurrentContainerTests {
             }
         }
 
+        // The eight runs were at once: the last to start began before the first to end ended.
+        if let lastStart = starts.max(), let firstEnd = ends.min(), starts.count == Self.count {
+            #expect(lastStart < firstEnd, "the runs did not overlap: last start \(lastStart), first end \(firstEnd)")
+        }
+
         let check = try store.strata(["check"])
         #expect(check.status == 0, "strata check: \(check.stdout) \(check.stderr)")
         #expect(check.stdout.contains("0 problem(s) found"), "strata check printed \(check.stdout)")
@@ -57,15 +89,23 @@ struct ConcurrentContainerTests {
     }
 }
 
+/// What one container's thread saw: its run, its unmount, and when the run began and ended.
+struct Outcome {
+    var result: ProgramResult
+    var unmount: ProgramResult
+    var start: Date
+    var end: Date
+}
+
 /// Results written by concurrent workers, read after they are done.
 final class Outcomes: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: [Int: Result<(ProgramResult, ProgramResult), any Error>] = [:]
-    func set(_ index: Int, _ value: Result<(ProgramResult, ProgramResult), any Error>) {
+    private var values: [Int: Result<Outcome, any Error>] = [:]
+    func set(_ index: Int, _ value: Result<Outcome, any Error>) {
         lock.lock(); defer { lock.unlock() }
         values[index] = value
     }
-    func get(_ index: Int) -> Result<(ProgramResult, ProgramResult), any Error>? {
+    func get(_ index: Int) -> Result<Outcome, any Error>? {
         lock.lock(); defer { lock.unlock() }
         return values[index]
     }

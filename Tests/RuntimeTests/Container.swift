@@ -42,7 +42,7 @@ enum ContainerScript {
     /// Every step the script reports.
     static let steps = ["newtop", "by-root", "by-daemon", "by-user", "delete"]
 
-    static func text(tag: String = "") -> String {
+    static func text(tag: String = "", pause: Int = 0) -> String {
         let checked = BusyboxImage.checkedOwners.map(\.path).joined(separator: " ")
         let made = created.map(\.path).joined(separator: " ")
         return """
@@ -55,6 +55,7 @@ enum ContainerScript {
             step by-user su -s /bin/sh user -c 'echo user > /home/user/by-user'
             step delete rm \(deleted.joined(separator: " "))
             for f in \(made); do test -e $f && echo "@ls $(ls -lnd $f)"; done
+            sleep \(pause)
             cat /tmp/by-root
             """
     }
@@ -103,9 +104,9 @@ struct TestContainer {
     }
 
     /// Runs the container script with the runtime; the container's ID is unique on the host.
-    func run(tag: String = "") throws -> ProgramResult {
+    func run(tag: String = "", pause: Int = 0) throws -> ProgramResult {
         let bundle = store.dir + "/bundle-" + name
-        try runtime.makeBundle(at: bundle, rootPath: merged, args: ["/bin/sh", "-c", ContainerScript.text(tag: tag)],
+        try runtime.makeBundle(at: bundle, rootPath: merged, args: ["/bin/sh", "-c", ContainerScript.text(tag: tag, pause: pause)],
                                userNamespace: flow.userNamespace)
         return try runtime.run(bundle: bundle, id: "strata-rt-\(getpid())-\(name)", stateRoot: store.runtimeState)
     }
