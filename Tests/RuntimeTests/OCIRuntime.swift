@@ -18,7 +18,11 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
 
     var description: String { rawValue }
 
-    var path: String { "/usr/sbin/\(rawValue)" }
+    /// Where Debian installs it (runc in /usr/sbin, crun in /usr/bin), else the first in PATH order.
+    var path: String {
+        let candidates = ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"].map { $0 + "/" + rawValue }
+        return candidates.first(where: installed) ?? candidates[0]
+    }
     var isInstalled: Bool { installed(path) }
 
     /// Writes the runtime's default `config.json` into `bundle`, then edits it: the root is

@@ -116,6 +116,11 @@ final class RuntimeStore: @unchecked Sendable {
         return result.stdout
     }
 
+    /// The mount points under this store's directory other than the driver's home (`<root>/overlay`,
+    /// which the driver bind-mounts private once and keeps, as containers/storage does): what
+    /// layer mounts, runtime mounts or leaks are left.
+    func leftoverMounts() -> [String] { mountPoints().filter { $0 != root + "/overlay" } }
+
     /// The mount points under this store's directory, from this process's mountinfo.
     func mountPoints() -> [String] {
         let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
