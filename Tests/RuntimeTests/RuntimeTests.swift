@@ -56,11 +56,16 @@ struct RuntimeTests {
             }
         }
 
-        // `strata changes`: only what the container did.
-        try knownIssue(.rotation, flow: flow) {
-            let changes = try store.mustStrata(["changes", container.name])
-            let lines = Set(changes.split(separator: "\n").map(String.init))
-            #expect(lines == expectedChanges, "strata changes printed \(lines.count) lines: \(changes.prefix(600))")
+        // `strata changes`: only what the container did (`A /newtop` apart: the upper-root bug
+        // keeps it from being made).
+        let changes = try store.mustStrata(["changes", container.name])
+        let lines = Set(changes.split(separator: "\n").map(String.init))
+        knownIssue(.rotation, flow: flow) {
+            #expect(lines.subtracting(["A /newtop"]) == expectedChanges.subtracting(["A /newtop"]),
+                    "strata changes printed \(lines.count) lines: \(changes.prefix(600))")
+        }
+        knownIssue(.upperRoot, flow: flow) {
+            #expect(lines.contains("A /newtop"), "strata changes has no A /newtop")
         }
 
         // `strata diff | tar -tv --numeric-owner`: container IDs, the whiteouts, nothing else.
