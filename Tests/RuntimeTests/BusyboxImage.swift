@@ -8,7 +8,8 @@ import Glibc
 /// applet names as hard links (two directories, so a link group spans directories), a second
 /// hard-link group owned by uid 1000, files owned by several uids and gids, and files for the
 /// container to delete (so that its diff holds whiteouts). Packed once per test process as a tar
-/// (GNU tar, numeric owners) that each test applies with `strata apply-diff`.
+/// (GNU tar, numeric owners; about 2 MB, kept in memory) that each test writes into its store and
+/// applies with `strata apply-diff`.
 enum BusyboxImage {
     static let busybox = "/bin/busybox"
 
@@ -32,11 +33,12 @@ enum BusyboxImage {
     ]
 
     /// The tar of the image, made on first use.
-    static let tar: Result<String, any Error> = Result { try make() }
+    static let tar: Result<Data, any Error> = Result { try make() }
 
-    private static func make() throws -> String {
+    private static func make() throws -> Data {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("strata-runtime-image-\(getpid())").path
         try? FileManager.default.removeItem(atPath: work)
+        defer { try? FileManager.default.removeItem(atPath: work) }
         let root = work + "/rootfs"
         let fm = FileManager.default
         func dir(_ path: String, _ mode: mode_t, _ uid: uid_t = 0, _ gid: gid_t = 0) throws {
@@ -79,8 +81,7 @@ enum BusyboxImage {
 
         let tar = work + "/busybox.tar"
         try mustRun("/bin/tar", ["--numeric-owner", "--format=pax", "-C", root, "-cf", tar, "."])
-        try fm.removeItem(atPath: root)
-        return tar
+        return try Data(contentsOf: URL(fileURLWithPath: tar))
     }
 
     private static func check(_ status: Int32, _ what: String) throws {

@@ -127,6 +127,8 @@ func storeWithImage() throws -> RuntimeStore {
     let store = try RuntimeStore()
     let tar = try BusyboxImage.tar.get()
     try store.mustStrata(["create-layer", "image"])
-    try store.mustStrata(["apply-diff", "image", tar])
+    let file = store.dir + "/image.tar"
+    try tar.write(to: URL(fileURLWithPath: file))
+    try store.mustStrata(["apply-diff", "image", file])
     return store
 }

@@ -29,15 +29,15 @@ struct ProgramFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its status and output.
-func runProgram(_ path: String, _ arguments: [String], stdin: Data? = nil,
-                timeout: TimeInterval = 120) throws -> ProgramResult {
+/// Its standard input is /dev/null.
+func runProgram(_ path: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> ProgramResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    let out = Pipe(), err = Pipe(), input = Pipe()
+    let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = input
+    process.standardInput = FileHandle.nullDevice
     try process.run()
     let killer = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
@@ -49,8 +49,6 @@ func runProgram(_ path: String, _ arguments: [String], stdin: Data? = nil,
         errorData = err.fileHandleForReading.readDataToEndOfFile()
         errorRead.leave()
     }
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
     let outputData = out.fileHandleForReading.readDataToEndOfFile()
     errorRead.wait()
     process.waitUntilExit()
@@ -61,8 +59,8 @@ func runProgram(_ path: String, _ arguments: [String], stdin: Data? = nil,
 
 /// Runs a program and returns its standard output; throws `ProgramFailure` unless it exits 0.
 @discardableResult
-func mustRun(_ path: String, _ arguments: [String], stdin: Data? = nil) throws -> String {
-    let result = try runProgram(path, arguments, stdin: stdin)
+func mustRun(_ path: String, _ arguments: [String]) throws -> String {
+    let result = try runProgram(path, arguments)
     guard result.status == 0 else { throw ProgramFailure(command: [path] + arguments, result: result) }
     return result.stdout
 }
@@ -104,14 +102,14 @@ final class RuntimeStore: @unchecked Sendable {
     }
 
     /// Runs `strata ARGS` on this store.
-    func strata(_ arguments: [String], stdin: Data? = nil) throws -> ProgramResult {
-        try runProgram(strataBinary, arguments + ["--root", root, "--run-root", runRoot], stdin: stdin)
+    func strata(_ arguments: [String]) throws -> ProgramResult {
+        try runProgram(strataBinary, arguments + ["--root", root, "--run-root", runRoot])
     }
 
     /// Runs `strata ARGS` on this store and returns its output; throws unless it exits 0.
     @discardableResult
-    func mustStrata(_ arguments: [String], stdin: Data? = nil) throws -> String {
-        let result = try strata(arguments, stdin: stdin)
+    func mustStrata(_ arguments: [String]) throws -> String {
+        let result = try strata(arguments)
         guard result.status == 0 else { throw ProgramFailure(command: ["strata"] + arguments, result: result) }
         return result.stdout
     }
