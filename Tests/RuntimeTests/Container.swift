@@ -24,7 +24,7 @@ enum Flow: String, CaseIterable, CustomStringConvertible {
 
 /// The shell script every test container runs (busybox sh), and how to read what it printed.
 ///
-/// It prints `@id`, one `@ls` line per checked name (`ls -lnd`), then writes as container uid 0
+/// It prints `@id`, its cgroups (`@cgroup`), one `@ls` line per checked name (`ls -lnd`), then writes as container uid 0
 /// (`/newtop`, `/tmp/by-root`), uid 1 (`/tmp/by-daemon`, through `su daemon`) and uid 1000
 /// (`/home/user/by-user`, through `su user`), deletes `/etc/to-delete` and
 /// `/home/user/old-note`, and lists the new files. Each step prints `@ok NAME` or `@fail NAME`, so
@@ -47,6 +47,7 @@ enum ContainerScript {
         let made = created.map(\.path).joined(separator: " ")
         return """
             echo "@id $(id)"
+            while read -r line; do echo "@cgroup $line"; done < /proc/self/cgroup
             for f in \(checked); do echo "@ls $(ls -lnd $f)"; done
             step() { name=$1; shift; if "$@"; then echo "@ok $name"; else echo "@fail $name"; fi; }
             step newtop touch /newtop
@@ -66,6 +67,7 @@ enum ContainerScript {
         var owners: [String: Owner] = [:]
         var ok: Set<String> = []
         var failed: Set<String> = []
+        var cgroups: [String] = []
         var lines: [String] = []
 
         init(_ stdout: String) {
@@ -76,6 +78,7 @@ enum ContainerScript {
                 else if line.hasPrefix("@ls ") { listed.append(String(line.dropFirst(4))) }
                 else if line.hasPrefix("@ok ") { ok.insert(String(line.dropFirst(4))) }
                 else if line.hasPrefix("@fail ") { failed.insert(String(line.dropFirst(6))) }
+                else if line.hasPrefix("@cgroup ") { cgroups.append(String(line.dropFirst(8))) }
             }
             owners = parseListing(listed)
         }
@@ -103,12 +106,15 @@ struct TestContainer {
         merged = try store.mustStrata(["mount", name] + flow.mountArguments).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Runs the container script with the runtime; the container's ID is unique on the host.
+    /// The runtime's name for the container: unique on the host (crun and runc name its cgroup so).
+    var runtimeID: String { "strata-rt-\(getpid())-\(name)" }
+
+    /// Runs the container script with the runtime.
     func run(tag: String = "", pause: Int = 0) throws -> ProgramResult {
         let bundle = store.dir + "/bundle-" + name
         try runtime.makeBundle(at: bundle, rootPath: merged, args: ["/bin/sh", "-c", ContainerScript.text(tag: tag, pause: pause)],
                                userNamespace: flow.userNamespace)
-        return try runtime.run(bundle: bundle, id: "strata-rt-\(getpid())-\(name)", stateRoot: store.runtimeState)
+        return try runtime.run(bundle: bundle, id: runtimeID, stateRoot: store.runtimeState)
     }
 
     /// The layer's upper directory (`strata metadata`, UpperDir).

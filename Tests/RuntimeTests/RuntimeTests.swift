@@ -40,6 +40,9 @@ struct RuntimeTests {
         // Inside: the process is the container's root, every checked name (every name of both
         // hard-link groups, and `/`) has its image owner, and every write succeeded.
         #expect(report.id.hasPrefix("uid=0(root) gid=0(root)"), "id printed \(report.id)")
+        // The runtime gave the container its own cgroup (crun: in the v2 hierarchy, `0::/ID`).
+        let ownCgroup = runtime == .crun ? "0::/" + container.runtimeID : "/" + container.runtimeID
+        #expect(report.cgroups.contains { $0.hasSuffix(ownCgroup) }, "cgroups inside: \(report.cgroups)")
         checkOwners(flow: flow, offset: 0, where: "inside") { report.owners[$0] }
         knownIssue(.upperRoot, flow: flow) {
             #expect(report.ok.contains("newtop"), "touch /newtop as the container's root: \(result.stderr)")
