@@ -5,7 +5,7 @@ import Testing
 /// flows it breaks, so that Swift Testing records a known issue while the bug is there and
 /// reports "known issue was not recorded" once it is gone: then the mark is to be removed.
 enum CoreBug: String {
-    case traversal = "issue 14 core: overlay/ and overlay/<id>/ are 0700 root, so the container's root (host 100000) cannot reach merged (the runtime's rootfs mount: permission denied)"
+    case traversal = "issue 14 core: the store root strata makes (--root, /var/lib/strata), overlay/ and overlay/<id>/ are 0700 root, so the container's root (host 100000) cannot reach merged (the runtime's rootfs mount: permission denied)"
     case hardLinks = "issue 14 core: the shift through a mount skips an inode it has seen, so other names of a hard link stay unshifted (65534 inside)"
     case upperRoot = "issue 14 core: with an idmapped mount the upper root stays host 0:0, so inside / is 65534 and touch /newtop is denied"
     case rotation = "issue 14 core: the shifted copy stays in the container's own diff (no diff -> diff1 rotation), so changes and diff hold the image's shifted files"
