@@ -61,6 +61,17 @@ enum ContainerScript {
             """
     }
 
+    /// A script that only looks: `@id`, and `@ls` lines for the checked and the created names.
+    static func listing() -> String {
+        let names = (BusyboxImage.checkedOwners.map(\.path) + created.map(\.path)).joined(separator: " ")
+        return """
+            echo "@id $(id)"
+            for f in \(names); do test -e $f && echo "@ls $(ls -lnd $f)"; done
+            for f in \(deleted.joined(separator: " ")); do test -e $f && echo "@present $f"; done
+            echo "@done"
+            """
+    }
+
     /// What one run of the script printed, parsed.
     struct Report {
         var id = ""
@@ -68,6 +79,7 @@ enum ContainerScript {
         var ok: Set<String> = []
         var failed: Set<String> = []
         var cgroups: [String] = []
+        var present: [String] = []
         var lines: [String] = []
 
         init(_ stdout: String) {
@@ -79,6 +91,7 @@ enum ContainerScript {
                 else if line.hasPrefix("@ok ") { ok.insert(String(line.dropFirst(4))) }
                 else if line.hasPrefix("@fail ") { failed.insert(String(line.dropFirst(6))) }
                 else if line.hasPrefix("@cgroup ") { cgroups.append(String(line.dropFirst(8))) }
+                else if line.hasPrefix("@present ") { present.append(String(line.dropFirst(9))) }
             }
             owners = parseListing(listed)
         }
@@ -103,17 +116,26 @@ struct TestContainer {
     /// `strata create-layer` and `strata mount` for the flow; keeps the merged path.
     mutating func prepare(image: String) throws {
         try store.mustStrata(["create-layer", name, "--parent", image, "--rw"] + flow.createArguments)
-        merged = try store.mustStrata(["mount", name] + flow.mountArguments).trimmingCharacters(in: .whitespacesAndNewlines)
+        try mount(flow.mountArguments)
+    }
+
+    /// `strata mount` with `arguments`; keeps the merged path.
+    mutating func mount(_ arguments: [String]) throws {
+        merged = try store.mustStrata(["mount", name] + arguments).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The runtime's name for the container: unique on the host (crun and runc name its cgroup so).
     var runtimeID: String { "strata-rt-\(getpid())-\(name)" }
 
-    /// Runs the container script with the runtime.
+    /// Runs the container script with the runtime, in the flow's user namespace.
     func run(tag: String = "", pause: Int = 0) throws -> ProgramResult {
+        try run(script: ContainerScript.text(tag: tag, pause: pause), hostBase: flow.userNamespace ? UserNamespace.hostBase : nil)
+    }
+
+    /// Runs `script` with the runtime, in a user namespace at `hostBase` (none when nil).
+    func run(script: String, hostBase: UInt32?) throws -> ProgramResult {
         let bundle = store.dir + "/bundle-" + name
-        try runtime.makeBundle(at: bundle, rootPath: merged, args: ["/bin/sh", "-c", ContainerScript.text(tag: tag, pause: pause)],
-                               userNamespace: flow.userNamespace)
+        try runtime.makeBundle(at: bundle, rootPath: merged, args: ["/bin/sh", "-c", script], hostBase: hostBase)
         return try runtime.run(bundle: bundle, id: runtimeID, stateRoot: store.runtimeState)
     }
 

@@ -9,6 +9,7 @@ enum CoreBug: String {
     case hardLinks = "issue 14 core: the shift through a mount skips an inode it has seen, so other names of a hard link stay unshifted (65534 inside)"
     case upperRoot = "issue 14 core: with an idmapped mount the upper root stays host 0:0, so inside / is 65534 and touch /newtop is denied"
     case rotation = "issue 14 core: the shifted copy stays in the container's own diff (no diff -> diff1 rotation), so changes and diff hold the image's shifted files"
+    case remapAfterIdmappedMount = "issue 14 core: remap of a layer mounted with maps fails (owner container uid 100000 has no host ID in the new uid mapping 0:200000:65536)"
     case hostIDsExported = "issue 14 core: diff exports host IDs (100000, 100001, 101000) instead of the container's 0, 1, 1000"
 
     /// The flows this bug breaks.
@@ -16,7 +17,7 @@ enum CoreBug: String {
         switch self {
         case .traversal, .hostIDsExported: [.shifted, .idmapped]
         case .hardLinks, .rotation: [.shifted]
-        case .upperRoot: [.idmapped]
+        case .upperRoot, .remapAfterIdmappedMount: [.idmapped]
         }
     }
 }

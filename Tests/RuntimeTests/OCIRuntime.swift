@@ -4,11 +4,14 @@ import Foundation
 import Glibc
 #endif
 
-/// The user namespace of the tests: container 0 → host 100000, 65536 IDs (uids and gids alike).
+/// The user namespace of the tests: container 0 → host 100000, 65536 IDs (uids and gids alike);
+/// a layer remapped after use moves to `remappedBase`.
 enum UserNamespace {
     static let hostBase: UInt32 = 100000
+    static let remappedBase: UInt32 = 200000
     static let size: UInt32 = 65536
-    static let mapping = "0:\(hostBase):\(size)"
+    static let mapping = mapping(at: hostBase)
+    static func mapping(at base: UInt32) -> String { "0:\(base):\(size)" }
 }
 
 /// An OCI runtime from Debian, run the way its users run it: a bundle whose `config.json` is the
@@ -27,11 +30,13 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
 
     /// Writes the runtime's default `config.json` into `bundle`, then edits it: the root is
     /// `rootPath` and writable, the process is `args` without a terminal, with the capabilities
-    /// `su` and file writes need; with `userNamespace`, a user namespace with the test mapping.
-    func makeBundle(at bundle: String, rootPath: String, args: [String], userNamespace: Bool) throws {
+    /// `su` and file writes need; with `hostBase`, a user namespace mapping container 0 there
+    /// (65536 IDs, uids and gids alike).
+    func makeBundle(at bundle: String, rootPath: String, args: [String], hostBase: UInt32?) throws {
         try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
-        try mustRun(path, ["spec", "--bundle", bundle])
         let configPath = bundle + "/config.json"
+        try? FileManager.default.removeItem(atPath: configPath)  // a bundle's earlier run; `spec` will not overwrite
+        try mustRun(path, ["spec", "--bundle", bundle])
         guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any],
               var process = spec["process"] as? [String: Any],
               var linux = spec["linux"] as? [String: Any],
@@ -50,9 +55,9 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
         spec["process"] = process
         spec["root"] = ["path": rootPath, "readonly": false]
         spec["hostname"] = "strata-\(rawValue)"
-        if userNamespace {
+        if let hostBase {
             namespaces.append(["type": "user"])
-            let mapping: [[String: Any]] = [["containerID": 0, "hostID": Int(UserNamespace.hostBase), "size": Int(UserNamespace.size)]]
+            let mapping: [[String: Any]] = [["containerID": 0, "hostID": Int(hostBase), "size": Int(UserNamespace.size)]]
             linux["uidMappings"] = mapping
             linux["gidMappings"] = mapping
         }
