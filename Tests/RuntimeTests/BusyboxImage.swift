@@ -48,7 +48,7 @@ enum BusyboxImage {
         }
         func file(_ path: String, _ text: String, _ mode: mode_t, _ uid: uid_t = 0, _ gid: gid_t = 0) throws {
             guard fm.createFile(atPath: root + path, contents: Data(text.utf8)) else {
-                throw ProgramFailure(command: ["create", root + path], result: ProgramResult(status: 1, stdout: "", stderr: "cannot create"))
+                throw ProgramFailure(["create", root + path], "cannot create")
             }
             try check(chown(root + path, uid, gid), path)
             try check(chmod(root + path, mode), path)
@@ -86,7 +86,7 @@ enum BusyboxImage {
 
     private static func check(_ status: Int32, _ what: String) throws {
         guard status == 0 else {
-            throw ProgramFailure(command: ["image", what], result: ProgramResult(status: errno, stdout: "", stderr: String(cString: strerror(errno))))
+            throw ProgramFailure.errno(["image", what])
         }
     }
 }

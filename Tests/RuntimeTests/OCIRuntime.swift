@@ -41,7 +41,7 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
               var process = spec["process"] as? [String: Any],
               var linux = spec["linux"] as? [String: Any],
               var namespaces = linux["namespaces"] as? [[String: Any]]
-        else { throw ProgramFailure(command: [path, "spec"], result: ProgramResult(status: 0, stdout: "", stderr: "unexpected config.json")) }
+        else { throw ProgramFailure([path, "spec"], "unexpected config.json in \(bundle)") }
 
         process["args"] = args
         process["terminal"] = false
@@ -66,9 +66,10 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
            var resources = linux["resources"] as? [String: Any] {
             // On cgroup v2 crun enforces `linux.resources.devices` with an eBPF program, and
             // before loading it raises RLIMIT_MEMLOCK to unlimited, which needs CAP_SYS_RESOURCE.
-            // This machine's root lacks that capability (CapEff has no bit 24), so the device
-            // rule (deny all, then the defaults every runtime allows) is left out for crun here;
-            // on a host whose root has CAP_SYS_RESOURCE the runtime's own rule stays.
+            // This machine's root lacks that capability (CapEff has no bit 24; crun then fails
+            // with "setrlimit (RLIM_MEMLOCK): Operation not permitted"), so here the spec's device
+            // rule (deny all) is left out for crun; on a host whose root has CAP_SYS_RESOURCE the
+            // runtime's own rule stays.
             resources["devices"] = nil
             linux["resources"] = resources
         }
@@ -81,14 +82,15 @@ enum OCIRuntime: String, CaseIterable, CustomStringConvertible {
     /// `stateRoot`, and returns what its process printed.
     ///
     /// runc runs as it is: it finds cgroup v1 controllers and uses them, and it needs no
-    /// `--no-pivot` (pivot_root fails only when the root is on the initial ramfs, and the merged
-    /// directory is an overlay mount on a disk filesystem; `--no-pivot` would leave the old root
-    /// reachable inside, a weaker jail).
+    /// `--no-pivot` (its help: "should be used whenever the rootfs is on top of a ramdisk"; here
+    /// the host's / is a disk filesystem and runc's pivot_root into the merged overlay mount
+    /// works, rootful and in a user namespace; `--no-pivot` would only chroot, leaving the old
+    /// root reachable through mounts inside, a weaker jail).
     ///
-    /// crun 1.8.1 refuses this host's hybrid cgroup layout (v1 controllers with a cgroup2
-    /// hierarchy at /sys/fs/cgroup/unified that holds a controller: "cgroups in hybrid mode not
-    /// supported, drop all controllers from cgroupv2"); `--cgroup-manager=disabled` does not get
-    /// past that check. So crun runs in a private mount namespace (`unshare -m`, private
+    /// crun 1.8.1 refuses this host's hybrid cgroup layout (v1 controllers, and a cgroup2
+    /// hierarchy at /sys/fs/cgroup/unified that holds one controller, hugetlb): "cgroups in
+    /// hybrid mode not supported, drop all controllers from cgroupv2"; `--cgroup-manager=disabled`
+    /// does not get past that check. So crun runs in a private mount namespace (`unshare -m`, private
     /// propagation) where the host's cgroup2 hierarchy is mounted at /sys/fs/cgroup: there crun
     /// sees a unified host, as on a current distribution, and creates and removes the
     /// container's cgroup in the real v2 hierarchy. Strata's mounts, made before, are inherited.

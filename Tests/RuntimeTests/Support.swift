@@ -26,6 +26,19 @@ struct ProgramFailure: Error, CustomStringConvertible {
     var command: [String]
     var result: ProgramResult
     var description: String { "\(command.joined(separator: " ")) failed: \(result)" }
+
+    /// A failed step of the test's own set-up, with the reason.
+    init(_ what: [String], _ reason: String) {
+        self.init(command: what, result: ProgramResult(status: 1, stdout: "", stderr: reason))
+    }
+
+    init(command: [String], result: ProgramResult) {
+        self.command = command
+        self.result = result
+    }
+
+    /// A failed system call of the test's set-up, with `errno`'s text.
+    static func errno(_ what: [String]) -> ProgramFailure { ProgramFailure(what, String(cString: strerror(Glibc.errno))) }
 }
 
 /// Runs a program to its end (killed after `timeout` seconds) and returns its status and output.
@@ -87,7 +100,7 @@ final class RuntimeStore: @unchecked Sendable {
     init() throws {
         var template = Array("/tmp/strata-runtime-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw ProgramFailure(command: ["mkdtemp"], result: ProgramResult(status: errno, stdout: "", stderr: String(cString: strerror(errno))))
+            throw ProgramFailure.errno(["mkdtemp"])
         }
         dir = String(cString: made)
         chmod(dir, 0o755)
