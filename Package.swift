@@ -195,6 +195,7 @@ let package = Package(
             name: "InteropTests",
             dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "RuntimeTests"),
 
         // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
         // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
