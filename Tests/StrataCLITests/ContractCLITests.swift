@@ -40,7 +40,7 @@ struct ContractCLITests {
         for arguments in [["--help"], ["layers", "--help"]] {
             let help = try runProgram(strataBinary(), arguments)
             #expect(help.status == 0)
-            for option in ["--root <dir>", "--run-root <dir>", "--storage-opt <key=value>", "--config <file>"] {
+            for option in ["--root <dir>", "--run-root <dir>", "--storage-opt <key=value>", "--config <file|system>"] {
                 let listed = help.output.components(separatedBy: option).count - 1
                 #expect(listed >= 1 && listed <= 2, "\(arguments): \(option) appears \(listed) times")  // usage line and option list
             }
