@@ -54,7 +54,7 @@ extension OverlayDriver {
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
+            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
             try LayerChanges.naiveChanges(old: old, new: new)
@@ -68,7 +68,7 @@ extension OverlayDriver {
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.diffSize(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
+            return try LayerChanges.diffSize(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
             try LayerChanges.size(of: LayerChanges.naiveChanges(old: old, new: new), in: new)
@@ -85,7 +85,7 @@ extension OverlayDriver {
         let layer = try locate(id, operation: operation)
         let exportOptions = ExportOptions(idMappings: options.idMappings, whiteoutFormat: .overlay, compression: .none)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerExporter.export(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true),
+            return try LayerExporter.export(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer),
                                             to: output, options: exportOptions)
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
@@ -93,6 +93,11 @@ extension OverlayDriver {
             return try LayerExporter.export(changes: changes, root: new, to: output,
                                             options: ExportOptions(idMappings: options.idMappings, whiteoutFormat: .aufs))
         }
+    }
+
+    /// The directories below the layer's `diff`: its shifted copies, then its parents' stack.
+    func ownAndLowerDirectories(of layer: LayerLocation) throws(StorageError) -> [FilePath] {
+        try copies(of: layer) + lowerDirectories(of: layer, resolve: true)
     }
 
     /// Whether the layer's own directory tells its changes against `parent`: `parent` is its

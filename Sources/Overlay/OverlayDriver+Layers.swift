@@ -111,6 +111,9 @@ extension OverlayDriver {
                     try dir.makeDirectory(at: "empty", permissions: .init(rawValue: 0o700))
                 }
             }
+            if !options.idMappings.isIdentity {
+                try grantTraversal(of: staging, to: options.idMappings)
+            }
             if !limits.isEmpty {
                 try quota.setLimits(limits, on: staging.appending("diff"))
             }

@@ -87,6 +87,7 @@ public final class OverlayDriver: @unchecked Sendable {
             try makeDirectories(runHome)
             try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(ShortLinks.directoryName))
         }
+        try Self.makeHomeTraversable(home)
         let type = try attempt("inspect backing filesystem", home) { () throws(Errno) in
             try FileSystemStatus.of(home).type
         }
