@@ -42,7 +42,8 @@ extension ExportSession {
         setWhiteoutPathname()
         // A whiteout's owner means nothing (the kernel gives it the deleting process's IDs):
         // one outside the mapping is written as 0:0 rather than failing the export.
-        let owner = options.containerOwner(uid: status.userID.rawValue, gid: status.groupID.rawValue) ?? (0, 0)
+        // (Overlayfs makes every whiteout as the mounter, host 0:0.)
+        let owner = options.idMappings.toContainer(uid: status.userID.rawValue, gid: status.groupID.rawValue) ?? (0, 0)
         archive_entry_set_uid(entry, la_int64_t(owner.uid))
         archive_entry_set_gid(entry, la_int64_t(owner.gid))
         archive_entry_set_filetype(entry, S_IFREG)

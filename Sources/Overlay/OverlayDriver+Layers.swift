@@ -64,7 +64,8 @@ extension OverlayDriver {
             let parentLayer = try locate(parent, operation: operation)
             let parentShort = try shortName(of: parentLayer)
             let parentLowers = try lowerEntries(of: parentLayer)
-            let depth = parentLowers.count + 2
+            // Shifted copies (`diffN`) are lower layers of every mount of the stack too.
+            let depth = try parentStack(of: parentLayer).count + copies(of: parentLayer).count + 2
             guard depth <= Self.maximumLowerLayers else {
                 throw StorageError(.invalidArgument, operation, reason:
                     "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) layers")
