@@ -174,14 +174,10 @@ extension OverlayDriver {
         if !options.idMappings.isIdentity {
             try idmapLowers(&data, stack: stack, mappings: options.idMappings, operation: operation)
         }
-        if stack.contains(where: \.isCopy) {
+        if stack.contains(where: \.isCopy) && features.supportsMetacopy {
             // A shifted copy holds metacopy files (owners and modes; the data is below): the
-            // kernel follows them only on a metacopy mount.
-            guard features.supportsMetacopy else {
-                data.heldDescriptors.forEach { $0.closeQuietly() }
-                throw StorageError(.unsupported, operation, path: layer.directory.string, reason:
-                    "the stack holds a shifted copy made with metacopy, and this kernel's overlayfs has no metacopy")
-            }
+            // kernel follows them only on a metacopy mount. (Without metacopy, a remap copies
+            // whole files, and the stack needs nothing more.)
             data.add(try .value("metacopy", "on"))
         }
         return data
