@@ -108,8 +108,16 @@ extension OverlayDriver {
 
     /// Whether the layer's own directory tells its changes against `parent`: `parent` is its
     /// parent and the kernel keeps upper directories faithful (no redirects, no metacopy).
+    ///
+    /// A stack holding a shifted copy (`diffN`) is mounted with `metacopy=on`, which turns on
+    /// `redirect_dir`: a directory renamed in the container is only a redirect in `diff`, whose
+    /// contents are in the lowers. Such a layer's changes are read by comparing mounts.
     func usesNativeDiff(_ layer: LayerLocation, parent: LayerID?) throws(StorageError) -> Bool {
         guard features.nativeDiff, !isAdditionalLayer(layer) else { return false }
+        if features.supportsMetacopy {
+            let stack = try parentStack(of: layer)
+            if !copies(of: layer).isEmpty || stack.contains(where: \.isCopy) { return false }
+        }
         return try isDirectParent(parent, of: layer)
     }
 
