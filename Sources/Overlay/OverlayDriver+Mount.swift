@@ -144,8 +144,12 @@ extension OverlayDriver {
         if readOnly { stack.append(StackDirectory(path: layer.diff.string, layerDirectory: own, isCopy: false)) }
         for copy in copies(of: layer) { stack.append(StackDirectory(path: copy.string, layerDirectory: own, isCopy: true)) }
         stack += try parentStack(of: layer)
+        // A mount shows the stack under the asked mappings, or else under the layer's own
+        // (a layer shifted without a copy of its parents shows them idmapped to it).
+        var presented = options
+        if presented.idMappings.isIdentity { presented.idMappings = try recordedMappings(in: own) }
         var data = try mountData(for: layer, stack: stack, upper: readOnly ? nil : (layer.diff, layer.directory.appending("work")),
-                                 options: options, operation: operation)
+                                 options: presented, operation: operation)
         if let upperAndWork {
             data.upper = upperAndWork.upper.string
             data.work = upperAndWork.work.string

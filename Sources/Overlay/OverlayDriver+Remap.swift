@@ -8,8 +8,13 @@ extension OverlayDriver {
     /// The layer's own files (`diff`, and its shifted copies `diffN`) are owned under the mapping
     /// its `idmaps` records; they are shifted in place from that one (`toContainer` is what the
     /// caller believes it is; the record wins, so a layer mounted with mappings, whose files
-    /// were shifted to them, remaps from any state). A layer with parents and no shifted copy
-    /// yet also needs its parents' files to appear with the new owners: they are copied, as
+    /// were shifted to them, remaps from any state). A layer with parents also needs its
+    /// parents' files to appear with the new owners. Where the kernel stacks idmapped lowers,
+    /// nothing more is written: every mount of the layer presents its parents idmapped to its
+    /// recorded mapping (see `get`), which costs one idmapped clone per parent at mount time
+    /// instead of a walk of the whole image (measured here: 1.1 s for a Debian minbase child,
+    /// 13 s for 100,000 files, under load, against a few milliseconds). Otherwise (or with
+    /// `shiftsParentsByCopy`), and when it has no shifted copy yet, they are copied, as
     /// metadata only where the kernel has metacopy, into a new lower directory `diff1` between
     /// the layer's `diff` and its parents (containers/storage's `diff` → `diff1` rotation, but
     /// without the layer's own files, which stay in `diff`, so its changes stay its own). The
@@ -47,7 +52,10 @@ extension OverlayDriver {
                           metadata: ["layer": "\(id)", "recorded": "\(Self.render(recorded))"])
         }
         guard recorded != toHost else { return }
+        // The parents need a shifted copy only when no mount could show them shifted: where the
+        // kernel stacks idmapped lowers, every mount of the layer idmaps them to its mapping.
         let needsCopy = try !lowerEntries(of: layer).isEmpty && copies(of: layer).isEmpty
+            && (shiftsParentsByCopy || !presentsParentsByIdmapping(toHost))
         try writeRemapMarker(layer, from: recorded, to: toHost, copying: needsCopy)
         if needsCopy {
             do throws(StorageError) {
@@ -59,6 +67,12 @@ extension OverlayDriver {
             }
         }
         try shiftOwnFiles(layer, count: count, from: recorded, to: toHost, installingCopy: needsCopy)
+    }
+
+    /// Whether mounts can show a layer's parents under `mappings` by idmapping them: the kernel
+    /// stacks idmapped lowers, takes them through `lowerdir+`, and the shifter makes them.
+    func presentsParentsByIdmapping(_ mappings: IDMappings) -> Bool {
+        mappings.isIdentity || (features.supportsLowerdirAppend && supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap))
     }
 
     /// Rolls back a remap of this layer that a crash cut short (its journal is the only record
@@ -120,17 +134,17 @@ extension OverlayDriver {
         }
         do throws(StorageError) {
             for plan in prepared { try plan.apply() }
-            try syncFileSystem(of: layer.diff)
             if installingCopy {
                 let staging = layer.directory.appending(Self.copyStagingName)
                 try attempt("install the shifted copy", staging) { () throws(Errno) in
                     try FileDescriptor.currentWorkingDirectory.rename(staging, to: layer.directory.appending(Self.copyName(1)),
                                                                       flags: .noReplace)
                 }
-                try syncFileSystem(of: layer.diff)
             }
             try recordIDMappings(to, for: layer)
             try grantTraversal(of: layer.directory, to: to)
+            // One sync, before the journals go: until then a crash rolls everything back.
+            try syncFileSystem(of: layer.diff)
         } catch {
             do throws(StorageError) {
                 _ = try rollBackRemap(layer, count: count)

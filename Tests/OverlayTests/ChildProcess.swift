@@ -69,6 +69,7 @@ enum ChildProcess {
                     let remapper = try OverlayDriver(home: root.appending("home"), runHome: root.appending("run"),
                                                      options: DriverOptions(parsing: ["skip_mount_home=true"]),
                                                      shifter: LayerShifter(home: root.appending("home"), options: injected))
+                    remapper.shiftsParentsByCopy = true  // a child's remap copies its parents (diff1)
                     let id = try LayerID(words[1])
                     let ranges = try IDMap.parseList(words[2])
                     try remapper.updateLayerIDMap(id, toContainer: remapper.idMappings(of: id),

@@ -17,9 +17,12 @@ struct RemapRollbackTests {
                                    gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)])
 
     /// A driver on `store` whose shifter is the real chown walk, with `fault` injected.
+    /// It copies a child's parents into `diff1` (the path kernels without idmapped lowers take).
     private func driver(_ store: TemporaryStore, fault: ShiftFaultInjection? = nil) throws -> OverlayDriver {
-        try OverlayDriver(home: store.home, runHome: store.runHome, options: DriverOptions(parsing: ["skip_mount_home=true"]),
-                          shifter: LayerShifter(home: store.home, options: ShiftOptions(threads: 1, faultInjection: fault)))
+        let driver = try OverlayDriver(home: store.home, runHome: store.runHome, options: DriverOptions(parsing: ["skip_mount_home=true"]),
+                                       shifter: LayerShifter(home: store.home, options: ShiftOptions(threads: 1, faultInjection: fault)))
+        driver.shiftsParentsByCopy = true
+        return driver
     }
 
     /// Runs a shell script and returns its standard output.
