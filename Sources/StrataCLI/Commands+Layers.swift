@@ -145,7 +145,15 @@ struct Status: ParsableCommand {
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
-        writeOutput(render(try global.openDriver().status, json: json))
+        // What the store is, as containers-storage's status prints it, then the driver's findings.
+        let settings = try global.resolvedSettings()
+        let driver = try global.openDriver(settings)
+        let store = [
+            DriverStatusItem("Root", settings.root), DriverStatusItem("Run Root", settings.runRoot),
+            DriverStatusItem("Driver Name", driver.name),
+            DriverStatusItem("Driver Options", "[" + settings.options.joined(separator: " ") + "]"),
+        ]
+        writeOutput(render(store + driver.status, json: json))
     }
 }
 
