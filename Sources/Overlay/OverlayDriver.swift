@@ -89,7 +89,8 @@ public final class OverlayDriver: @unchecked Sendable {
         self.logger = logger
 
         try attempt("make driver home", home) { () throws(Errno) in
-            try makeDirectories(home)
+            // Missing parents of the home are made searchable too (see `makeHomeTraversable`).
+            try makeDirectories(home, permissions: FilePermissions(rawValue: 0o711))
             try makeDirectories(runHome)
             try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(ShortLinks.directoryName))
         }
