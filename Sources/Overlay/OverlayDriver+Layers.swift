@@ -69,8 +69,9 @@ extension OverlayDriver {
             let parentShort = try shortName(of: parentLayer)
             let parentLowers = try lowerEntries(of: parentLayer)
             // Mounted, a writable layer's own diff is the upper directory; a read-only layer's
-            // is one more lower.
-            let depth = parentLowers.count + 2
+            // is one more lower. Shifted copies (`diffN`) are lower layers of every mount of the
+            // stack too.
+            let depth = try parentStack(of: parentLayer).count + copies(of: parentLayer).count + 2
             guard depth - (readWrite ? 1 : 0) <= Self.maximumLowerLayers else {
                 throw StorageError(.invalidArgument, operation, reason:
                     "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) lower layers "
@@ -117,6 +118,9 @@ extension OverlayDriver {
                 } else {
                     try dir.makeDirectory(at: "empty", permissions: .init(rawValue: 0o700))
                 }
+            }
+            if !options.idMappings.isIdentity {
+                try grantTraversal(of: staging, to: options.idMappings)
             }
             if !limits.isEmpty {
                 try quota.setLimits(limits, on: staging.appending("diff"))

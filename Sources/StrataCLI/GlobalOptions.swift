@@ -70,9 +70,17 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     }
 
     /// Makes the home (and its parents) so the quota controller can look at its filesystem.
+    /// The store root (`--root`, the home's parent) is made or kept searchable (0711, no listing):
+    /// a user namespace's root must reach its layer's `merged` through it.
     private func makeHome(_ path: FilePath) throws(StorageError) {
         do throws(Errno) {
-            try FileDescriptor.currentWorkingDirectory.makeDirectories(at: path)
+            let cwd = FileDescriptor.currentWorkingDirectory
+            try cwd.makeDirectories(at: path, permissions: FilePermissions(rawValue: 0o711))
+            let root = path.removingLastComponent()
+            let st = try cwd.status(at: root)
+            if st.userID.rawValue == geteuid(), st.permissions.rawValue & 0o011 != 0o011 {
+                try cwd.changeMode(at: root, permissions: FilePermissions(rawValue: (st.permissions.rawValue & 0o7700) | 0o011))
+            }
         } catch {
             throw StorageError("create home", path: path.string, errno: error)
         }

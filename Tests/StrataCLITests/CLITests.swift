@@ -183,8 +183,12 @@ struct CLITests {
             return ((attributes[.ownerAccountID] as! NSNumber).uint32Value, (attributes[.groupOwnerAccountID] as! NSNumber).uint32Value,
                     (attributes[.posixPermissions] as! NSNumber).uint16Value)
         }
-        // The parent's file, copied up into the container layer with shifted owners, setuid kept.
-        #expect(try owner(home + "/ctr/diff/etc/tool") == (101_000, 101_000, 0o4755))
+        // The parent's file shows shifted in the container layer's mount (its parent idmapped),
+        // setuid kept; the layer's own diff holds none of it.
+        let merged = try strata(store, ["mount", "ctr"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try owner(merged + "/etc/tool") == (101_000, 101_000, 0o4755))
+        #expect(try strata(store, ["unmount", "ctr"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: home + "/ctr/diff/etc"))
         #expect(try owner(home + "/base/diff/etc/tool") == (1000, 1000, 0o4755))
 
         #expect(try strata(store, ["remap", "base", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536"]).status == 0)
