@@ -14,35 +14,24 @@ extension RuntimeTests {
         try container.prepare(image: "image")
         defer { _ = try? store.strata(["unmount", container.name]) }
         let first = try container.run()
-        try knownIssue(.traversal, flow: flow, matching: "permission denied") {
-            try #require(first.status == 0, "\(runtime) run: \(first)")
-        }
-        guard first.status == 0 else { return }
+        try #require(first.status == 0, "\(runtime) run: \(first)")
         try store.mustStrata(["unmount", container.name])
 
         // Remapped unmounted, from whichever state the flow left it in.
         let moved = UserNamespace.mapping(at: UserNamespace.remappedBase)
         let remap = try store.strata(["remap", container.name, "--uidmap", moved, "--gidmap", moved])
-        knownIssue(flow == .shifted ? .hardLinks : .remapAfterIdmappedMount, flow: flow) {
-            #expect(remap.status == 0, "strata remap \(container.name) to \(moved): \(remap)")
-        }
-        guard remap.status == 0 else { return }
+        try #require(remap.status == 0, "strata remap \(container.name) to \(moved): \(remap)")
         try container.mount(flow == .idmapped ? ["--uidmap", moved, "--gidmap", moved] : [])
 
         // On the host, the merged tree and the layer's own files are owned at the new base.
         let base = UserNamespace.remappedBase
-        // (`/newtop` is missing where the upper-root bug kept the first container from making it.)
         let upper = try container.upperDir()
         for (path, owner) in BusyboxImage.checkedOwners + ContainerScript.created {
-            knownIssue(path == "/newtop" ? .upperRoot : nil, flow: flow) {
-                #expect(hostOwner(container.merged + path) == owner.shifted(by: base),
-                        "on the host in merged \(path): \(describe(hostOwner(container.merged + path)))")
-            }
+            #expect(hostOwner(container.merged + path) == owner.shifted(by: base),
+                    "on the host in merged \(path): \(describe(hostOwner(container.merged + path)))")
         }
         for (path, owner) in ContainerScript.created {
-            knownIssue(path == "/newtop" ? .upperRoot : nil, flow: flow) {
-                #expect(hostOwner(upper + path) == owner.shifted(by: base), "on disk \(upper + path): \(describe(hostOwner(upper + path)))")
-            }
+            #expect(hostOwner(upper + path) == owner.shifted(by: base), "on disk \(upper + path): \(describe(hostOwner(upper + path)))")
         }
 
         // Inside the new user namespace: the same container owners as before, deletions kept.
@@ -51,9 +40,7 @@ extension RuntimeTests {
         let report = ContainerScript.Report(second.stdout)
         #expect(report.id.hasPrefix("uid=0(root) gid=0(root)"), "id printed \(report.id)")
         for (path, owner) in BusyboxImage.checkedOwners + ContainerScript.created {
-            knownIssue(path == "/newtop" ? .upperRoot : nil, flow: flow) {
-                #expect(report.owners[path] == owner, "inside \(path): \(describe(report.owners[path]))")
-            }
+            #expect(report.owners[path] == owner, "inside \(path): \(describe(report.owners[path]))")
         }
         #expect(report.present.isEmpty, "deleted files are back: \(report.present)")
 
@@ -62,9 +49,7 @@ extension RuntimeTests {
         try store.mustStrata(["diff", container.name, "-o", tarPath])
         let listing = parseTarListing(try mustRun("/bin/tar", ["-tvf", tarPath, "--numeric-owner"]))
         for (path, owner) in ContainerScript.created {
-            knownIssue(path == "/newtop" && flow == .idmapped ? .upperRoot : .hostIDsExported, flow: flow) {
-                #expect(listing[String(path.dropFirst())] == owner, "exported \(path): \(describe(listing[String(path.dropFirst())]))")
-            }
+            #expect(listing[String(path.dropFirst())] == owner, "exported \(path): \(describe(listing[String(path.dropFirst())]))")
         }
         try store.mustStrata(["unmount", container.name])
         #expect(store.leftoverMounts().isEmpty, "left mounted: \(store.leftoverMounts())")

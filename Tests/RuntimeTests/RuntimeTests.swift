@@ -9,10 +9,6 @@ import Testing
        .enabled(if: runningAsRoot, "needs root: overlay mounts, runtimes, chown"),
        .enabled(if: installed(BusyboxImage.busybox), "needs /bin/busybox (Debian busybox-static) for the image"))
 struct RuntimeTests {
-    /// The image names with several names of one inode (both hard-link groups).
-    static let hardLinked: Set<String> = ["/bin/busybox", "/bin/sh", "/bin/ls", "/usr/bin/env", "/usr/bin/id",
-                                          "/home/user/tool", "/home/user/tool-link"]
-
     @Test("a container writes as uid 0, 1 and 1000; owners inside, on disk, in changes and in the exported tar",
           arguments: OCIRuntime.allCases, Flow.allCases)
     func containerLifecycle(runtime: OCIRuntime, flow: Flow) throws {
@@ -24,17 +20,12 @@ struct RuntimeTests {
 
         // Before the container runs: the layer has no changes of its own, and on the host the
         // merged tree shows every checked name with its host owner.
-        try knownIssue(.rotation, flow: flow) {
-            let changes = try store.mustStrata(["changes", container.name])
-            #expect(changes.isEmpty, "changes of the new layer: \(changes.split(separator: "\n").count) lines: \(changes.prefix(300))")
-        }
+        let before = try store.mustStrata(["changes", container.name])
+        #expect(before.isEmpty, "changes of the new layer: \(before.split(separator: "\n").count) lines: \(before.prefix(300))")
         checkOwners(flow: flow, offset: flow.hostOffset, where: "on the host in merged") { hostOwner(container.merged + $0) }
 
         let result = try container.run()
-        try knownIssue(.traversal, flow: flow, matching: "permission denied") {
-            try #require(result.status == 0, "\(runtime) run: \(result)")
-        }
-        guard result.status == 0 else { return }
+        try #require(result.status == 0, "\(runtime) run: \(result)")
         let report = ContainerScript.Report(result.stdout)
 
         // Inside: the process is the container's root, every checked name (every name of both
@@ -44,51 +35,36 @@ struct RuntimeTests {
         let ownCgroup = runtime == .crun ? "0::/" + container.runtimeID : "/" + container.runtimeID
         #expect(report.cgroups.contains { $0.hasSuffix(ownCgroup) }, "cgroups inside: \(report.cgroups)")
         checkOwners(flow: flow, offset: 0, where: "inside") { report.owners[$0] }
-        knownIssue(.upperRoot, flow: flow) {
-            #expect(report.ok.contains("newtop"), "touch /newtop as the container's root: \(result.stderr)")
-        }
-        #expect(report.ok.union(["newtop"]) == Set(ContainerScript.steps), "failed: \(report.failed.sorted()); \(result.stderr)")
+        #expect(report.ok.contains("newtop"), "touch /newtop as the container's root: \(result.stderr)")
+        #expect(report.ok == Set(ContainerScript.steps), "failed: \(report.failed.sorted()); \(result.stderr)")
 
         // The new files: inside with the container's owners, in the upper directory with host owners.
         let upper = try container.upperDir()
         for (path, owner) in ContainerScript.created {
-            knownIssue(path == "/newtop" ? .upperRoot : nil, flow: flow) {
-                #expect(report.owners[path] == owner, "inside \(path): \(describe(report.owners[path]))")
-                #expect(hostOwner(upper + path) == owner.shifted(by: flow.hostOffset),
-                        "on disk \(upper + path): \(describe(hostOwner(upper + path)))")
-            }
+            #expect(report.owners[path] == owner, "inside \(path): \(describe(report.owners[path]))")
+            #expect(hostOwner(upper + path) == owner.shifted(by: flow.hostOffset),
+                    "on disk \(upper + path): \(describe(hostOwner(upper + path)))")
         }
 
-        // `strata changes`: only what the container did (`A /newtop` apart: the upper-root bug
-        // keeps it from being made).
+        // `strata changes`: only what the container did.
         let changes = try store.mustStrata(["changes", container.name])
         let lines = Set(changes.split(separator: "\n").map(String.init))
-        knownIssue(.rotation, flow: flow) {
-            #expect(lines.subtracting(["A /newtop"]) == expectedChanges.subtracting(["A /newtop"]),
-                    "strata changes printed \(lines.count) lines: \(changes.prefix(600))")
-        }
-        knownIssue(.upperRoot, flow: flow) {
-            #expect(lines.contains("A /newtop"), "strata changes has no A /newtop")
-        }
+        #expect(lines == expectedChanges, "strata changes printed \(lines.count) lines: \(changes.prefix(600))")
 
         // `strata diff | tar -tv --numeric-owner`: container IDs, the whiteouts, nothing else.
         let tarPath = store.dir + "/\(container.name).tar"
         try store.mustStrata(["diff", container.name, "-o", tarPath])
         let listing = parseTarListing(try mustRun("/bin/tar", ["-tvf", tarPath, "--numeric-owner"]))
         for (path, owner) in ContainerScript.created {
-            knownIssue(path == "/newtop" && flow == .idmapped ? .upperRoot : .hostIDsExported, flow: flow) {
-                let entry = String(path.dropFirst())
-                #expect(listing[entry] == owner, "exported \(entry): \(describe(listing[entry]))")
-            }
+            let entry = String(path.dropFirst())
+            #expect(listing[entry] == owner, "exported \(entry): \(describe(listing[entry]))")
         }
         for path in ContainerScript.deleted {
             let whiteout = (path as NSString).deletingLastPathComponent.dropFirst() + "/.wh." + (path as NSString).lastPathComponent
             #expect(listing[String(whiteout)] != nil, "no whiteout \(whiteout) in the exported tar")
         }
-        knownIssue(.rotation, flow: flow) {
-            let extra = Set(listing.keys).subtracting(expectedTarEntries)
-            #expect(extra.isEmpty, "exported entries the container did not make: \(extra.sorted().prefix(20))")
-        }
+        let extra = Set(listing.keys).subtracting(expectedTarEntries)
+        #expect(extra.isEmpty, "exported entries the container did not make: \(extra.sorted().prefix(20))")
 
         try store.mustStrata(["unmount", container.name])
         #expect(store.leftoverMounts().isEmpty, "left mounted: \(store.leftoverMounts())")
@@ -96,20 +72,10 @@ struct RuntimeTests {
     }
 
     /// Checks the owners of the image's checked names as `lookup` sees them (container IDs plus
-    /// `offset`): `/`, the hard-linked names (one group: the walk shifts one name of each inode,
-    /// which one depends on the order), the rest; each group marked with the core bug it meets.
+    /// `offset`): `/`, every name of both hard-link groups, and the rest.
     func checkOwners(flow: Flow, offset: UInt32, where place: String, _ lookup: (String) -> Owner?) {
-        let groups: [(CoreBug?, [(path: String, owner: Owner)])] = [
-            (.upperRoot, BusyboxImage.checkedOwners.filter { $0.path == "/" }),
-            (.hardLinks, BusyboxImage.checkedOwners.filter { Self.hardLinked.contains($0.path) }),
-            (nil, BusyboxImage.checkedOwners.filter { $0.path != "/" && !Self.hardLinked.contains($0.path) }),
-        ]
-        for (bug, names) in groups {
-            knownIssue(bug, flow: flow) {
-                for (path, owner) in names {
-                    #expect(lookup(path) == owner.shifted(by: offset), "\(place) \(path): \(describe(lookup(path)))")
-                }
-            }
+        for (path, owner) in BusyboxImage.checkedOwners {
+            #expect(lookup(path) == owner.shifted(by: offset), "\(place) \(path): \(describe(lookup(path)))")
         }
     }
 
