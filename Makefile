@@ -17,10 +17,11 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages the build and the tests need (headers of the system libraries, and the tools
 # the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar, umoci and containers-storage for
 # the interop tests, debootstrap for the main job's root filesystem, python3 for the crash-injection
-# and concurrency programs the reliability tests run).
+# and concurrency programs the reliability tests run, podman and skopeo for the archives the import
+# tests make).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3
+                   debootstrap python3 podman skopeo
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=

@@ -16,8 +16,7 @@ struct DockerArchiveReader {
     /// The image entry `tag` names (a repository tag, or `@N`), or the only one.
     func selectEntry(tag: String?) throws(StorageError) -> DockerArchiveManifest {
         guard let data = try archive.contents(of: "manifest.json") else {
-            throw StorageError(.invalidArgument, "import image", path: archive.path,
-                               reason: "the archive holds no manifest.json (it holds \(archive.sampleOfMembers))")
+            throw archive.missing("manifest.json", what: "manifest")
         }
         let entries: [DockerArchiveManifest]
         do { entries = try JSONDecoder().decode([DockerArchiveManifest].self, from: data) } catch {
@@ -74,8 +73,7 @@ struct DockerArchiveReader {
     }
 
     private func missing(_ name: String, what: String) -> StorageError {
-        StorageError(.notFound, "import image", path: archive.path + "!" + name,
-                     reason: "the archive has no \(what) \(name) (it is truncated or incomplete)")
+        archive.missing(name, what: what)
     }
 
     /// `blobs/sha256/HEX` (Docker 25 and later), `HEX.tar` or `HEX.json`: the digest the name gives.

@@ -53,6 +53,16 @@ final class ImageArchive {
         try index.contents(of: name, file: file).map { Data($0) }
     }
 
+    /// The error for a member the image needs and the archive lacks: a truncated archive, when
+    /// the file ends without the end-of-archive blocks; else an incomplete one.
+    func missing(_ name: String, what: String) -> StorageError {
+        if index.endMarkerMissing {
+            return StorageError(.malformedArchive, "import image", path: path, reason:
+                "the archive is truncated: it ends after \(index.fileSize) bytes without the end-of-archive blocks, and has no \(what) \(name)")
+        }
+        return StorageError(.notFound, "import image", path: path + "!" + name, reason: "the archive has no \(what) \(name)")
+    }
+
     /// A few member names, for errors that say what the archive holds.
     var sampleOfMembers: String {
         let names = index.members.keys.sorted()
@@ -70,6 +80,17 @@ enum OCIBlobStore {
         switch self {
         case .directory(let url): url.appendingPathComponent(name).path
         case .archive(let archive): archive.path + "!" + name
+        }
+    }
+
+    /// The error for `name` (described as `what`) missing.
+    func missing(_ name: String, what: String) -> StorageError {
+        switch self {
+        case .directory(let url):
+            StorageError(.notFound, "import image", path: url.appendingPathComponent(name).path,
+                         reason: "cannot read the \(what): it is missing or unreadable")
+        case .archive(let archive):
+            archive.missing(name, what: what)
         }
     }
 

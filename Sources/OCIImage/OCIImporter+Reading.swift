@@ -31,6 +31,7 @@ extension OCIImporter {
         let hasIndex = archive.index.member("index.json") != nil
         let hasManifest = archive.index.member("manifest.json") != nil
         guard hasIndex || hasManifest else {
+            if archive.index.endMarkerMissing { throw archive.missing("index.json", what: "index.json or manifest.json") }
             throw invalid("the tar holds neither index.json (an oci-archive) nor manifest.json (a docker-archive), but \(archive.sampleOfMembers)")
         }
         let dockerFirst = hasManifest && (!hasIndex || reference.transport == .dockerArchive)
@@ -69,8 +70,7 @@ extension OCIImporter {
                 blobs.append((descriptor, .file(url.appendingPathComponent(name))))
             case .archive(let archive):
                 guard let member = archive.index.member(name) else {
-                    throw StorageError(.notFound, "import image", path: store.location(name),
-                                       reason: "the archive has no layer blob \(descriptor.digest) (it is truncated or incomplete)")
+                    throw archive.missing(name, what: "layer blob")
                 }
                 blobs.append((descriptor, .member(name: name, offset: member.offset, size: member.size, digest: descriptor.digest)))
             }
@@ -80,8 +80,7 @@ extension OCIImporter {
 
     private func selectManifest(in store: OCIBlobStore) throws(StorageError) -> OCIManifest {
         guard let indexData = try store.read("index.json") else {
-            throw StorageError(.notFound, "import image", path: store.location("index.json"),
-                               reason: "cannot read the index: it is missing or unreadable (not an OCI image layout)")
+            throw store.missing("index.json", what: "index (not an OCI image layout?)")
         }
         let index: OCIIndex = try parse(indexData, path: store.location("index.json"), what: "index.json")
         var candidates = index.manifests
@@ -126,7 +125,7 @@ extension OCIImporter {
         guard Self.isSHA256(descriptor.digest) else { throw unsupported("digest \(descriptor.digest) (only sha256 is supported)") }
         let name = OCIBlobStore.blobName(descriptor.digest)
         guard let data = try store.read(name) else {
-            throw StorageError(.notFound, "import image", path: store.location(name), reason: "cannot read the \(what) blob: it is missing or unreadable")
+            throw store.missing(name, what: "\(what) blob")
         }
         let actual = "sha256:" + Self.sha256Hex(data)
         guard actual == descriptor.digest else {

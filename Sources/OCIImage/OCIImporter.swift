@@ -161,16 +161,15 @@ public struct OCIImporter {
         } catch {
             applyError = error
         }
-        let digest: String
-        do throws(StorageError) { digest = try stream.finish() } catch {
-            throw applyError ?? error
-        }
-        // A wrong blob explains a failed apply better than the apply's own error does.
+        let finished: Result<String, StorageError>
+        do throws(StorageError) { finished = .success(try stream.finish()) } catch { finished = .failure(error) }
+        // A wrong blob explains a failed apply or decompression better than their own errors do.
         if let expected, let actual = stream.blob, actual.digest != expected.digest || actual.size != expected.size {
             throw StorageError(.corrupt, "import image", path: location, reason:
                 "the layer blob's digest is \(actual.digest) (\(actual.size) bytes), not \(expected.digest) (\(expected.size) bytes)")
         }
         if let applyError { throw applyError }
+        let digest = try finished.get()
         guard digest == layer.diffID else {
             throw StorageError(.corrupt, "import image", path: location, reason:
                 "the layer's uncompressed digest is \(digest), not the configuration's diff ID \(layer.diffID)")

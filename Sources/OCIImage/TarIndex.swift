@@ -22,6 +22,9 @@ struct TarIndex {
     private(set) var members: [String: Member] = [:]
     /// The archive's file size.
     let fileSize: Int64
+    /// Whether the file ends after a member without the end-of-archive (zero) blocks every tar
+    /// writer puts there: it was most likely cut short at a member's boundary.
+    private(set) var endMarkerMissing = false
     let path: String
 
     private static let block = 512
@@ -40,7 +43,10 @@ struct TarIndex {
         while true {
             guard offset + Int64(Self.block) <= fileSize else {
                 // An archive may end without its two zero blocks, but not inside a header.
-                if offset == fileSize, offset > 0 { return }
+                if offset == fileSize, offset > 0 {
+                    endMarkerMissing = true
+                    return
+                }
                 throw truncated("it ends inside a member's header at byte \(offset)")
             }
             try Self.read(file, into: &header, at: offset, path: path)
@@ -87,7 +93,9 @@ struct TarIndex {
             case 0, UInt8(ascii: "0"), UInt8(ascii: "7"):
                 members[key] = Member(offset: dataOffset, size: size)
             case UInt8(ascii: "1"):
-                members[key] = Member(offset: 0, size: 0, linkTarget: Self.normalize(link))
+                // A hard link names an earlier member, which may be at the same path (a file
+                // archived twice): take its contents now.
+                if let target = member(link) { members[key] = target }
             case UInt8(ascii: "2"):
                 // Relative to the link's directory, as a file system would resolve it.
                 let directory = key.split(separator: "/").dropLast().joined(separator: "/")

@@ -92,7 +92,7 @@ struct ArchiveImportTests {
 
         for reference in ["docker-archive:\(image.docker):localhost/other:2", "oci-archive:\(image.oci):other:2",
                           "docker-archive:\(image.docker):@3"] {
-            #expect(reference) {
+            #expect(Comment(rawValue: reference)) {
                 _ = try OCIImporter(reference: reference).layers()
             } throws: { error in
                 (error as? StorageError)?.code == .notFound && "\(error)".contains("localhost/minbase:1")
@@ -141,7 +141,7 @@ struct ArchiveImportTests {
             json.dump(m, open('../y/manifest.json', 'w'))
             os.rename(m[0]['Config'], '../y/' + m[0]['Config'])
             EOF
-            cd \(work)/y && tar -cf \(work)/gz-layers.tar manifest.json 1 *.json 0
+            cd \(work)/y && tar -cf \(work)/gz-layers.tar manifest.json 1 $(ls | grep -v manifest.json | grep json) 0
             gzip -c \(image.docker) > \(work)/whole.tar.gz
             """)
         #expect(try shell("tar -tf \(work)/gz-layers.tar | head -1") == "manifest.json\n")
@@ -197,7 +197,7 @@ struct ArchiveImportTests {
         try oci.write(to: URL(fileURLWithPath: store.root + "/bad-oci.tar"))
 
         for bad in ["bad-docker.tar", "bad-oci.tar"] {
-            #expect(bad) {
+            #expect(Comment(rawValue: bad)) {
                 _ = try OCIImporter(reference: store.root + "/" + bad).importImage(into: store.driver)
             } throws: { error in
                 (error as? StorageError)?.code == .corrupt && "\(error)".contains("digest is sha256:")

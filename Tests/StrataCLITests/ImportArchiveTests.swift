@@ -46,6 +46,10 @@ struct ImportArchiveTests {
             $P save --format oci-archive -o img-oci.tar localhost/minbase:1 >/dev/null
             $P save -o img-docker.tar localhost/minbase:1 >/dev/null
             $P save --format oci-dir -o oci localhost/minbase:1 >/dev/null
+            echo second > rootfs/etc/marker
+            tar -C rootfs -cf rootfs2.tar .
+            $P import rootfs2.tar localhost/second:1 >/dev/null
+            $P save -o second.tar localhost/second:1 >/dev/null
             """
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try script.write(toFile: dir + ".sh", atomically: true, encoding: .utf8)
@@ -71,13 +75,14 @@ struct ImportArchiveTests {
         #expect(wrongTag.stderr.contains("no image tagged 'localhost/other:2' (tags: localhost/minbase:1)"), "\(wrongTag.stderr)")
         #expect(wrongTag.stderr.split(separator: "\n").count == 1)
 
-        // A different image whose layer bytes are damaged, and the same archive cut short.
+        // Another image (its layers not in the store yet, so they are read) with damaged layer
+        // bytes, and cut short.
         let layersBefore = try strata(store, ["layers"]).stdout
         try runProgram("/bin/sh", ["-c", """
             set -e
             cd \(dir)
-            python3 -c 'import sys; d = open("img-docker.tar", "rb").read(); open("bad.tar", "wb").write(d.replace(b"minbase\\n", b"minbasX\\n"))'
-            head -c 3000 img-docker.tar > cut.tar
+            python3 -c 'import sys; d = open("second.tar", "rb").read(); open("bad.tar", "wb").write(d.replace(b"second\\n", b"secXnd\\n"))'
+            head -c 3000 second.tar > cut.tar
             """])
         let bad = try strataIn(dir, store, ["import", "bad.tar"])
         #expect(bad.status == 1 && bad.stderr.contains("digest is sha256:"), "\(bad.stderr)")
