@@ -78,7 +78,7 @@ struct DockerArchiveReader {
 
     /// `blobs/sha256/HEX` (Docker 25 and later), `HEX.tar` or `HEX.json`: the digest the name gives.
     static func digest(inName name: String) -> String? {
-        let normalized = TarIndex.normalize(name)
+        let normalized = TarHeaderDecoder.normalize(name)
         var hex = Substring(normalized)
         if hex.hasPrefix("blobs/sha256/") {
             hex = hex.dropFirst("blobs/sha256/".count)

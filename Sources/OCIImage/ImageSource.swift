@@ -4,11 +4,14 @@ import StrataSystem
 import SystemPackage
 
 /// An image tarball opened for reading: the file, kept open for the whole import, and where
-/// its members lie. Nothing is unpacked to disk; members are read with `pread` at their offsets.
+/// its members lie. Nothing is unpacked to disk: a plain tar's members are read with `pread` at
+/// their offsets; a gzip- or zstd-compressed tar is read in passes (``CompressedTar``).
 final class ImageArchive {
     let file: FileDescriptor
     let index: TarIndex
     let path: String
+    /// For a compressed tar: the small members its first pass kept, by ordinal.
+    let compressed: [Int: [UInt8]]?
 
     init(path: String) throws(StorageError) {
         self.path = path
@@ -19,14 +22,14 @@ final class ImageArchive {
         }
         do throws(StorageError) {
             let magic = try Self.peek(file, at: 0, count: 6, path: path)
-            let n = magic.count
-            if n >= 2, magic[0] == 0x1F, magic[1] == 0x8B {
-                throw Self.compressed(path, "gzip", "gunzip")
+            if magic.starts(with: [0x1F, 0x8B]) || magic.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
+                (index, compressed) = try CompressedTar.index(path: path)
+                return
             }
-            if n >= 4, magic[0..<4].elementsEqual([0x28, 0xB5, 0x2F, 0xFD]) { throw Self.compressed(path, "zstd", "unzstd") }
-            if n >= 3, magic[0..<3].elementsEqual("BZh".utf8) { throw Self.compressed(path, "bzip2", "bunzip2") }
-            if n == 6, magic.elementsEqual([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { throw Self.compressed(path, "xz", "unxz") }
+            if magic.starts(with: "BZh".utf8) { throw Self.unreadable(path, "bzip2", "bunzip2") }
+            if magic.elementsEqual([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { throw Self.unreadable(path, "xz", "unxz") }
             index = try TarIndex(file: file, path: path)
+            compressed = nil
         } catch {
             file.closeQuietly()
             throw error
@@ -35,22 +38,28 @@ final class ImageArchive {
 
     deinit { file.closeQuietly() }
 
+    private static func unreadable(_ path: String, _ kind: String, _ tool: String) -> StorageError {
+        StorageError(.unsupported, "import image", path: path, reason:
+            "the archive is \(kind)-compressed, which Strata does not read; decompress it (\(tool)) and import the tar")
+    }
+
+    /// A member's bytes, or `nil` when the archive has no such member.
+    func contents(of name: String) throws(StorageError) -> Data? {
+        guard let compressed else { return try index.contents(of: name, file: file).map { Data($0) } }
+        guard let member = index.member(name) else { return nil }
+        guard let bytes = compressed[member.ordinal] else {
+            throw StorageError(.unsupported, "import image", path: path, reason:
+                "\(name) (\(member.size) bytes) is too big to read from a compressed archive; decompress the archive and import the tar")
+        }
+        return Data(bytes)
+    }
+
     /// Up to `count` bytes at `offset` (fewer at the end of the file).
     static func peek(_ file: FileDescriptor, at offset: Int64, count: Int, path: String) throws(StorageError) -> [UInt8] {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
         defer { buffer.deallocate() }
         let n = try TarIndex.readFully(file, into: buffer, at: offset, path: path)
         return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-    }
-
-    private static func compressed(_ path: String, _ kind: String, _ tool: String) -> StorageError {
-        StorageError(.unsupported, "import image", path: path, reason:
-            "the archive is \(kind)-compressed as a whole, which cannot be read without unpacking it first; decompress it (\(tool)) and import the tar")
-    }
-
-    /// A member's bytes, or `nil` when the archive has no such member.
-    func contents(of name: String) throws(StorageError) -> Data? {
-        try index.contents(of: name, file: file).map { Data($0) }
     }
 
     /// The error for a member the image needs and the archive lacks: a truncated archive, when

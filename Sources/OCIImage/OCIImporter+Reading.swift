@@ -72,7 +72,7 @@ extension OCIImporter {
                 guard let member = archive.index.member(name) else {
                     throw archive.missing(name, what: "layer blob")
                 }
-                blobs.append((descriptor, .member(name: name, offset: member.offset, size: member.size, digest: descriptor.digest)))
+                blobs.append((descriptor, .member(name: name, member, digest: descriptor.digest)))
             }
         }
         return try chain(blobs, diffIDs: config.rootfs.diff_ids)
@@ -149,7 +149,7 @@ extension OCIImporter {
             let (member, digest) = try reader.layerMember(name)
             // Told apart by content when it is applied: plain or gzip.
             let descriptor = OCIDescriptor(mediaType: MediaType.dockerLayer, digest: digest ?? diffID, size: member.size)
-            blobs.append((descriptor, .member(name: name, offset: member.offset, size: member.size, digest: digest)))
+            blobs.append((descriptor, .member(name: name, member, digest: digest)))
         }
         return try chain(blobs, diffIDs: config.rootfs.diff_ids)
     }

@@ -59,7 +59,7 @@ public struct OCIImporter {
         case file(URL)
         /// A member of an archive; its bytes are checked against `digest` (when the archive
         /// gives one) while it is applied.
-        case member(name: String, offset: Int64, size: Int64, digest: String?)
+        case member(name: String, TarIndex.Member, digest: String?)
     }
 
     /// The image's layers, bottom first, after checking the index, manifest and config digests.
@@ -148,11 +148,15 @@ public struct OCIImporter {
         case .file(let url):
             location = url.path
             stream = try UncompressedStream(path: FilePath(url.path))
-        case .member(let name, let offset, let size, let digest):
+        case .member(let name, let member, let digest):
             guard let archive else { throw invalid("no archive for the layer \(name)") }
             location = archive.path + "!" + name
-            expected = digest.map { ($0, size) }
-            stream = try UncompressedStream(file: archive.file, offset: offset, size: size, path: location)
+            expected = digest.map { ($0, member.size) }
+            if archive.compressed != nil {
+                stream = try UncompressedStream(compressedArchive: archive.path, ordinal: member.ordinal, path: location)
+            } else {
+                stream = try UncompressedStream(file: archive.file, offset: member.offset, size: member.size, path: location)
+            }
         }
         defer { stream.close() }
         var applyError: StorageError?

@@ -11,10 +11,11 @@ import Glibc
 /// A layer blob decompressed on a thread of its own into a pipe, hashing the uncompressed bytes
 /// on the way: the applier reads a plain tar from `output`, and `finish()` gives the diff ID.
 ///
-/// The blob is a whole file (a layout's blob) or a byte range of an archive (a member of an
-/// oci-archive or docker-archive tarball). For a range the blob's own bytes are hashed too
-/// (`blobDigest`); a plain one is copied straight into the pipe, a gzip or zstd one goes
-/// through a second pipe, fed by a thread that reads the range.
+/// The blob is a whole file (a layout's blob), a byte range of an archive (a member of an
+/// oci-archive or docker-archive tarball) or an entry of a compressed archive. For the last two
+/// the blob's own bytes are hashed too (`blob`); a plain range is copied straight into the pipe,
+/// anything else goes through a second pipe, fed by a thread that reads the range or
+/// decompresses the archive up to the entry.
 final class UncompressedStream: @unchecked Sendable {
     /// The read end of the pipe, for the applier.
     let output: FileDescriptor
@@ -33,6 +34,8 @@ final class UncompressedStream: @unchecked Sendable {
         case file(FileDescriptor)
         /// `size` bytes at `offset` of a file the caller keeps open.
         case range(FileDescriptor, offset: Int64, size: Int64)
+        /// The entry numbered `ordinal` of the compressed tar at `path`.
+        case compressedMember(path: String, ordinal: Int)
     }
 
     /// Streams the whole file at `path`.
@@ -50,6 +53,12 @@ final class UncompressedStream: @unchecked Sendable {
     /// `path` names the blob in errors.
     convenience init(file: FileDescriptor, offset: Int64, size: Int64, path: String) throws(StorageError) {
         try self.init(input: .range(file, offset: offset, size: size), path: path)
+    }
+
+    /// Streams the entry numbered `ordinal` of the compressed tar at `archive` (a pass of
+    /// ``CompressedTar`` feeds it); `path` names the blob in errors.
+    convenience init(compressedArchive archive: String, ordinal: Int, path: String) throws(StorageError) {
+        try self.init(input: .compressedMember(path: archive, ordinal: ordinal), path: path)
     }
 
     private init(input: Input, path: String) throws(StorageError) {
@@ -100,7 +109,10 @@ final class UncompressedStream: @unchecked Sendable {
                 let magic = try ImageArchive.peek(file, at: offset, count: Int(min(size, 4)), path: path)
                 let compressed = magic.starts(with: [0x1F, 0x8B]) || magic == [0x28, 0xB5, 0x2F, 0xFD]
                 if compressed {
-                    digest = try decompress(file, offset: offset, size: size)
+                    digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
+                        try self.copy(file, offset: offset, size: size, to: feed, hasher: &hasher)
+                        return size
+                    })
                 } else {
                     var hasher = SHA256()
                     try copy(file, offset: offset, size: size, to: writeEnd, hasher: &hasher)
@@ -108,6 +120,18 @@ final class UncompressedStream: @unchecked Sendable {
                     rawDigest = digest
                     rawSize = size
                 }
+            case .compressedMember(let archive, let ordinal):
+                digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
+                    var size: Int64 = 0
+                    try CompressedTar.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
+                        hasher.update(bufferPointer: chunk)
+                        do throws(Errno) { try feed.writeFully(chunk) } catch {
+                            throw StorageError("decompress layer", errno: error)
+                        }
+                        size += Int64(chunk.count)
+                    }
+                    return size
+                })
             }
         } catch {
             failure = error
@@ -128,21 +152,21 @@ final class UncompressedStream: @unchecked Sendable {
         return "sha256:" + OCIImporter.hex(hasher.finalize())
     }
 
-    /// Decompresses a range through a second pipe, fed (and hashed) by a thread of its own.
-    private func decompress(_ file: FileDescriptor, offset: Int64, size: Int64) throws(StorageError) -> String {
+    /// Decompresses a blob through a second pipe, which `feed` fills (hashing the blob's own
+    /// bytes, and returning their count) on a thread of its own.
+    private func decompress(fedBy feed: @escaping (FileDescriptor, inout SHA256) throws(StorageError) -> Int64) throws(StorageError) -> String {
         let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
         do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
             throw StorageError("decompress layer", path: path, errno: error)
         }
         var feedFailure: StorageError?
         var rawHasher = SHA256()
+        var fedSize: Int64 = 0
         let feeder: pthread_t
         do throws(StorageError) {
-            feeder = try Self.start { [self] in
+            feeder = try Self.start {
                 defer { feedWrite.closeQuietly() }
-                do throws(StorageError) {
-                    try copy(file, offset: offset, size: size, to: feedWrite, hasher: &rawHasher)
-                } catch { feedFailure = error }
+                do throws(StorageError) { fedSize = try feed(feedWrite, &rawHasher) } catch { feedFailure = error }
             }
         } catch {
             feedRead.closeQuietly()
@@ -151,14 +175,14 @@ final class UncompressedStream: @unchecked Sendable {
         }
         let result: Result<String, StorageError>
         do throws(StorageError) { result = .success(try decompress(from: feedRead)) } catch { result = .failure(error) }
-        // The rest of the range is still the blob's: drain it so the feeder ends and the blob
+        // The rest of the blob is still the blob's: drain it so the feeder ends and the blob
         // digest covers every byte.
         Self.drain(feedRead)
         feedRead.closeQuietly()
         pthread_join(feeder, nil)
         if let feedFailure { throw feedFailure }
         rawDigest = "sha256:" + OCIImporter.hex(rawHasher.finalize())
-        rawSize = size
+        rawSize = fedSize
         return try result.get()
     }
 
