@@ -33,7 +33,8 @@ struct DockerArchiveReader {
                 }
                 return entries[n]
             }
-            let matches = entries.filter { ($0.RepoTags ?? []).contains { ImageTag.matches($0, tag) } }
+            let exact = entries.filter { ($0.RepoTags ?? []).contains(tag) }
+            let matches = exact.isEmpty ? entries.filter { ($0.RepoTags ?? []).contains { ImageTag.matches($0, tag) } } : exact
             guard let entry = matches.first else {
                 throw StorageError(.notFound, "import image", path: archive.path,
                                    reason: "no image tagged '\(tag)' (tags: \(held))")

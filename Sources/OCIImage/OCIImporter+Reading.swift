@@ -86,7 +86,8 @@ extension OCIImporter {
         var candidates = index.manifests
         let tags = index.manifests.compactMap(\.referenceName)
         if let tag = reference.tag {
-            candidates = candidates.filter { $0.referenceName.map { ImageTag.matches($0, tag) } ?? false }
+            let exact = candidates.filter { $0.referenceName == tag }
+            candidates = exact.isEmpty ? candidates.filter { $0.referenceName.map { ImageTag.matches($0, tag) } ?? false } : exact
             guard !candidates.isEmpty else {
                 throw StorageError(.notFound, "import image", path: store.location("index.json"), reason:
                     "no image tagged '\(tag)' (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")

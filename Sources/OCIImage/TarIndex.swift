@@ -66,6 +66,9 @@ struct TarIndex {
             let key = TarHeaderDecoder.normalize(header.name)
             switch header.kind {
             case .record(let type):
+                guard header.size <= CompressedTar.smallMember else {
+                    throw StorageError(.malformedArchive, "read archive", path: path, reason: "a header record of \(header.size) bytes at byte \(offset - TarHeaderDecoder.paddedSize(header.size) - block)")
+                }
                 decoder.absorb(type, data: try Self.readBytes(file, at: dataOffset, count: Int(header.size), path: path))
                 continue
             case .file:
