@@ -70,6 +70,13 @@ struct ImportArchiveTests {
         #expect(try String(contentsOfFile: merged + "/etc/marker", encoding: .utf8) == "minbase\n")
         #expect(try strata(store, ["unmount", "ctr"]).status == 0)
 
+        // On a terminal (script(1) gives it one), the layers are reported as they are applied.
+        let fresh = Store()
+        let onTerminal = try runProgram("/usr/bin/script", ["-qec", ([strataBinary(), "import", dir + "/img-docker.tar"] + fresh.globals).joined(separator: " "), "/dev/null"])
+        #expect(onTerminal.status == 0, "\(onTerminal.output)")
+        #expect(onTerminal.output.contains("import: applied \(top.prefix(12))"), "\(onTerminal.output)")
+        #expect(first.stderr.isEmpty, "progress is for terminals only")
+
         let wrongTag = try strataIn(dir, store, ["import", "docker-archive:img-docker.tar:localhost/other:2"])
         #expect(wrongTag.status == 1)
         #expect(wrongTag.stderr.contains("no image tagged 'localhost/other:2' (tags: localhost/minbase:1)"), "\(wrongTag.stderr)")
