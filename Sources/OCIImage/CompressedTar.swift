@@ -123,6 +123,9 @@ enum CompressedTar {
                             break
                         }
                         header.removeAll(keepingCapacity: true)
+                        guard decoded.size >= 0 else {
+                            throw StorageError(.malformedArchive, "read archive", path: path, reason: "a negative member size, \(position) bytes in")
+                        }
                         inHeader = false
                         remaining = decoded.size
                         padding = TarHeaderDecoder.paddedSize(decoded.size) - decoded.size
