@@ -18,10 +18,11 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar, umoci and containers-storage for
 # the interop tests, debootstrap for the main job's root filesystem, python3 for the crash-injection
 # and concurrency programs the reliability tests run; runc, crun and busybox-static for the runtime
-# tier's containers and the main job's; podman for its storage.conf examples).
+# tier's containers and the main job's; podman for its storage.conf examples and, with skopeo, for
+# the archives the import tests make).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3 podman runc crun busybox-static
+                   debootstrap python3 podman skopeo runc crun busybox-static
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
