@@ -17,15 +17,19 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages the build and the tests need (headers of the system libraries, and the tools
 # the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar, umoci and containers-storage for
 # the interop tests, debootstrap for the main job's root filesystem, python3 for the crash-injection
-# and concurrency programs the reliability tests run).
+# and concurrency programs the reliability tests run; for the containerd snapshotter: SQLite's
+# headers, containerd, runc and busybox-static for its container tests, Go and containerd's Go
+# sources for containerd's snapshotter test suite, protoc for scripts/snapshotter/generate-protos).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3
+                   debootstrap python3 \
+                   libsqlite3-dev containerd runc busybox-static golang-go \
+                   golang-github-containerd-containerd-dev protobuf-compiler
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
 
-.PHONY: test host-test fuzz-smoke run bench deps build build-release clean
+.PHONY: test host-test fuzz-smoke run bench deps build build-release clean snapshotter-testsuite
 
 # The kernel tier's targets (kernel-test and its steps); it uses SWIFT as set above.
 include mk/kernel-tier.mk
@@ -76,5 +80,10 @@ run: build-release
 bench: build-release
 	.build/release/strata-bench run $(BENCH_ARGS)
 
+## snapshotter-testsuite: containerd's snapshotter test suite (Go, offline) against
+## strata-snapshotter and containerd's own overlayfs snapshotter, side by side.
+snapshotter-testsuite: build
+	scripts/snapshotter/run-testsuite .build/debug/strata-snapshotter
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-go
