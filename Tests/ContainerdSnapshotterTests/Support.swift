@@ -18,6 +18,9 @@ final class Scratch: @unchecked Sendable {
     init(_ name: String = "snap") {
         var template = Array("/var/tmp/strata-\(name)-XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        // Searchable by anyone: a user-namespaced container's root (a high host ID) must reach
+        // its rootfs under here.
+        chmod(path, 0o755)
     }
     deinit {
         let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
