@@ -51,9 +51,11 @@ build-release: deps
 	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata
 	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata-bench
 
-## test: every test, host first, a short fuzzing run, then the kernel tier; fails on any failure
+## test: every test, host first (then containerd's snapshotter suite), a short fuzzing run, then
+## the kernel tier; fails on any failure
 ## or when nothing ran.
 test: host-test
+	$(MAKE) --no-print-directory snapshotter-testsuite
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory kernel-test
 

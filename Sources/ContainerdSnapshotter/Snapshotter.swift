@@ -249,6 +249,19 @@ public final class Snapshotter: @unchecked Sendable {
     /// Removes what a crash left behind (as at start-up).
     public func cleanup() throws(StorageError) { try recover() }
 
+    /// Unmounts the mounts the snapshotter made itself and the driver home's private bind mount,
+    /// at a clean stop. Containers keep running: containerd gave each its own bind mount of them,
+    /// and `mounts` makes them again when asked after the next start.
+    public func shutdown() {
+        serial.withLock { _ in
+            let ids = Set(ownMounts.withLock { $0.keys })
+            for record in (try? store.all()) ?? [] where ids.contains(record.id) {
+                try? releaseOwnMount(record.id, layer: record.layer)
+            }
+            try? driver.cleanup()
+        }
+    }
+
     // MARK: - Helpers
 
     private func existing(_ key: String, _ operation: String) throws(StorageError) -> SnapshotRecord {

@@ -95,9 +95,7 @@ public struct SnapshotterCommand: AsyncParsableCommand {
         try await server.serve()
         signals.forEach { $0.cancel() }
         unlink(socket)
-        // The home's private bind mount goes when nothing is mounted below it (mounts kept for
-        // snapshots stay, and are adopted at the next start).
-        try? snapshotter.driver.cleanup()
+        snapshotter.shutdown()
         logger.notice("stopped")
     }
 
