@@ -248,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "ContainerdSnapshotterTests",
             dependencies: [
-                "ContainerdSnapshotter", "Overlay", "GraphDriver", "StrataSystem",
+                "ContainerdSnapshotter", "Overlay", "GraphDriver", "StrataSystem", "TestTiers",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -49,12 +49,9 @@ extension Snapshotter {
             return [MountSpec(type: "overlay", source: "overlay",
                               options: labelOptions + ["lowerdir=" + (lowers.count == 1 ? lowers + [upper] : lowers).joined(separator: ":")])]
         }
-        if lowers.isEmpty && labelOptions.isEmpty {
-            return [MountSpec(type: "bind", source: upper, options: ["rw", "rbind"])]
-        }
         if lowers.isEmpty {
-            // A labeled base snapshot: overlay over its stand-in empty lower, so `context=` applies.
-            return [try ownMount(of: record, options: MountOptions(label: label))]
+            // A bind mount carries no context=: the driver labeled the directory when it made it.
+            return [MountSpec(type: "bind", source: upper, options: ["rw", "rbind"])]
         }
         let options = labelOptions + ["index=off", "workdir=" + work, "upperdir=" + upper, "lowerdir=" + lowers.joined(separator: ":")]
         if options.joined(separator: ",").utf8.count > Self.mountDataLimit {
