@@ -46,7 +46,7 @@ struct LabelTests {
 
 @Suite("ContainerdSnapshotter: quota labels (kernel tier)", .serialized, .kernelTier(.xfsProjectQuota))
 struct QuotaKernelTierTests {
-    @Test("a size label limits the container snapshot (ENOSPC through containerd's bind mount); Usage comes from the quota")
+    @Test("a size label limits the container snapshot (ENOSPC through its bind-mount spec); Usage comes from the quota")
     func sizeLabel() throws {
         let home = try XFSProjectQuota.makeScratchDirectory("snapshotter")
         defer {
