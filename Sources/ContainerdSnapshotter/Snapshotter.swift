@@ -93,9 +93,12 @@ public final class Snapshotter: @unchecked Sendable {
             }
             let records = try store.all()
             let known = Set(records.map(\.layer))
-            // Children first: the driver refuses to remove a layer another stacks on.
-            for layer in try driver.listLayers().reversed() where !known.contains(layer) && layer.rawValue.hasPrefix("snap-") {
-                try driver.remove(layer)
+            // The driver refuses to remove a layer another stacks on: passes until none goes.
+            var orphans = try driver.listLayers().filter { !known.contains($0) && $0.rawValue.hasPrefix("snap-") }
+            while !orphans.isEmpty {
+                let before = orphans.count
+                orphans = orphans.filter { (try? driver.remove($0)) == nil }
+                if orphans.count == before { break }
             }
             for record in records {
                 let merged = try mergedPath(record.layer)

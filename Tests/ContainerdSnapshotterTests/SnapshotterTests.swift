@@ -195,6 +195,24 @@ struct SnapshotterTests {
         #expect(!Mounts.isMountPoint(FilePath(specs[0].source)))
     }
 
+    @Test("a restart keeps every snapshot, and removes a layer no snapshot names")
+    func restart() throws {
+        let scratch = Scratch()
+        do {
+            let sn = try makeSnapshotter(scratch)
+            _ = try sn.prepare(key: "a", parent: "", labels: ["k": "v"])
+            try sn.commit(name: "c", key: "a", labels: ["k": "v"])
+            _ = try sn.prepare(key: "b", parent: "c", labels: [:])
+            try sn.driver.createReadWrite(try LayerID("snap-999"), parent: nil, options: CreateOptions())
+            try sn.driver.createReadWrite(try LayerID("snap-1000"), parent: try LayerID("snap-999"), options: CreateOptions())
+        }
+        let again = try makeSnapshotter(scratch)
+        let records = try again.list(SnapshotFilter(parsing: []))
+        #expect(records.map(\.key) == ["c", "b"])
+        #expect(records.first?.labels == ["k": "v"])
+        #expect(try again.driver.listLayers().map(\.rawValue) == ["snap-1", "snap-2"])
+    }
+
     @Test("usage counts the snapshot's own files")
     func usage() throws {
         let scratch = Scratch()
