@@ -3,7 +3,8 @@ package testsuite
 // A side-by-side benchmark over a unix socket: strata-snapshotter, and containerd's overlayfs
 // snapshotter served by containerd's own snapshot service code (contrib/snapshotservice) in
 // this process, both reached through containerd's proxy client. Runs only with
-// STRATA_BENCH=1 (scripts/snapshotter/bench); prints medians and RSS figures.
+// STRATA_BENCH=1 (scripts/snapshotter/bench); prints medians and RSS figures. STRATA_BENCH_FILES
+// sets the number of files of the Usage snapshot (default 100,000).
 
 import (
 	"context"
@@ -135,6 +136,9 @@ func TestBench(t *testing.T) {
 		t.Skip("STRATA_BENCH=1 runs the benchmark")
 	}
 	n, files := 200, 100000
+	if v := os.Getenv("STRATA_BENCH_FILES"); v != "" {
+		fmt.Sscan(v, &files)
+	}
 	dir := t.TempDir()
 	strataRoot := filepath.Join(dir, "strata", "root")
 	os.MkdirAll(strataRoot, 0o755)
