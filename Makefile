@@ -17,14 +17,16 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages the build and the tests need (headers of the system libraries, and the tools
 # the tests call: setfacl/getfattr, setcap, mkfs.xfs, zstd, tar, umoci and containers-storage for
 # the interop tests, debootstrap for the main job's root filesystem, python3 for the crash-injection
-# and concurrency programs the reliability tests run; for the containerd snapshotter: SQLite's
-# headers, containerd, runc and busybox-static for its container tests, Go and containerd's Go
-# sources for containerd's snapshotter test suite, protoc for scripts/snapshotter/generate-protos).
+# and concurrency programs the reliability tests run; runc, crun and busybox-static for the runtime
+# tier's containers and the main job's; podman for its storage.conf examples and, with skopeo, for
+# the archives the import tests make; for the containerd snapshotter: SQLite's headers, containerd
+# for its container tests, Go and containerd's Go sources for containerd's snapshotter test suite,
+# protoc for scripts/snapshotter/generate-protos).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3 \
-                   libsqlite3-dev containerd runc busybox-static golang-go \
-                   golang-github-containerd-containerd-dev protobuf-compiler
+                   debootstrap python3 podman skopeo runc crun busybox-static \
+                   libsqlite3-dev containerd golang-go golang-github-containerd-containerd-dev \
+                   protobuf-compiler
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=

@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         // The containerd snapshotter's gRPC (ContainerdSnapshotter only).
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
@@ -100,6 +101,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
 
@@ -219,6 +221,7 @@ let package = Package(
             name: "InteropTests",
             dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem",
                            .product(name: "SystemPackage", package: "swift-system")]),
+        .testTarget(name: "RuntimeTests"),
 
         // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
         // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.

@@ -194,16 +194,32 @@ struct IDShiftCase: CompareCase {
             }
             return "base file owned by \(owner) in the shifted layer"
         }]
+        // An idmapped mount of a container layer on the base with one contiguous range (what a
+        // runtime's user namespace gets): no file is rewritten but the layer's empty root.
+        let container = ["--uidmap", "0:300000:65536", "--gidmap", "0:300000:65536"]
         if store.side == .containersStorage {
             steps.append(CompareStep("id-shift \(fixture) (in place: strata remap)", nil, reason: "no CLI command"))
+            steps.append(CompareStep("id-shift \(fixture) (mount --uidmap, idmapped)", nil, reason: "not compared"))
+            steps.append(CompareStep("id-shift \(fixture) (chown -R of the base tree, reference)", nil, reason: "timed on the strata side"))
         } else {
+            try store.run(store.command(["create-layer", "app", "--parent", "base", "--rw"]))
+            steps.append(CompareStep("id-shift \(fixture) (mount --uidmap, idmapped)", store.command(["mount", "app"] + container)))
+            var unmount = CompareStep("id-shift \(fixture) (unmount)", store.command(["unmount", "app"]))
+            unmount.needsPreviousStep = true
+            steps.append(unmount)
             steps.append(CompareStep("id-shift \(fixture) (in place: strata remap)",
                                      store.command(["remap", "base"] + shiftMaps.flatMap { ["--uidmap", $0.text] }
                                                    + shiftMaps.flatMap { ["--gidmap", $0.text] })))
+            // The target for a shifted child: within 1.5x of chowning the same tree in place.
+            steps.append(CompareStep("id-shift \(fixture) (chown -R of the base tree, reference)",
+                                     ["chown", "-R", "400000:400000", fs(store, "strata/overlay/base/diff")]))
         }
         return steps
     }
 }
+
+/// A path in the store's scratch filesystem.
+private func fs(_ store: BenchStore, _ relative: String) -> String { store.fs.path(relative) }
 
 /// The cases `compare --case` can name.
 enum CompareKind: String, CaseIterable {

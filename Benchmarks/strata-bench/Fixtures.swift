@@ -55,7 +55,7 @@ enum Fixture: String, CaseIterable, ExpressibleByArgument {
         if !Shell.exists(tree) { try Shell.ensureCommand("debootstrap", package: "debootstrap", log: log) }
         // A finished debootstrap is renamed from `.partial`, so a tree under the final name is whole.
         if Shell.exists(tree) { return }
-        let mirror = DebianMirror.configured()
+        let mirror = try DebianMirror.configured()
         let partial = tree + ".partial"
         try? FileDescriptor.currentWorkingDirectory.removeTree(at: FilePath(partial))
         log("debootstrap --variant=minbase bookworm from \(mirror) (a few minutes)")
@@ -64,13 +64,12 @@ enum Fixture: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
-/// The Debian mirror this machine's apt uses for bookworm.
+/// The Debian mirror this machine's apt uses for bookworm. There is no built-in default: a
+/// machine whose apt names no bookworm source gets an error saying so.
 enum DebianMirror {
-    static let fallback = "http://deb.debian.org/debian"
-
     /// The first `bookworm` URI in /etc/apt/sources.list (one-line format) or
     /// /etc/apt/sources.list.d/*.sources (deb822 format).
-    static func configured() -> String {
+    static func configured() throws -> String {
         var files = ["/etc/apt/sources.list"]
         if let names = try? FileDescriptor.openDirectory("/etc/apt/sources.list.d").closingAfter({ try $0.directoryEntries() }) {
             files += names.map(\.name).filter { $0.hasSuffix(".list") || $0.hasSuffix(".sources") }.sorted()
@@ -80,7 +79,8 @@ enum DebianMirror {
             guard let text = read(file) else { continue }
             if let uri = file.hasSuffix(".sources") ? fromDeb822(text) : fromOneLine(text) { return uri }
         }
-        return fallback
+        throw BenchError("no Debian bookworm source in apt's configuration (\(files.joined(separator: ", "))): "
+            + "the minbase fixture is made with debootstrap from the mirror apt uses; add one, or make the fixture elsewhere")
     }
 
     static func fromOneLine(_ text: String) -> String? {

@@ -24,3 +24,4 @@ STRATA_FORWARD(libselinux, int, security_check_context, (const char *context), (
 STRATA_FORWARD(libselinux, int, lgetfilecon, (const char *path, char **context), (path, context))
 STRATA_FORWARD(libselinux, int, lsetfilecon, (const char *path, const char *context), (path, context))
 STRATA_FORWARD_VOID(libselinux, freecon, (char *context), (context))
+STRATA_FORWARD(libselinux, int, security_get_initial_context_raw, (const char *name, char **context), (name, context))

@@ -41,17 +41,27 @@ public struct ShiftOptions: Sendable, Hashable {
     public var overflowGID: UInt32
     /// Fault injection for tests: `nil` (the default) in any real use.
     public var faultInjection: ShiftFaultInjection?
+    /// When set, the fault is injected only into shifts of a tree whose last path component is
+    /// this (`diff`, `merged`…): for tests of one step of an operation that shifts several trees.
+    public var faultInjectionTree: String?
 
     public init(
         threads: Int = 2, unmappedIDs: UnmappedIDPolicy = .fail,
         overflowUID: UInt32 = IDMap.overflowUserID(), overflowGID: UInt32 = IDMap.overflowGroupID(),
-        faultInjection: ShiftFaultInjection? = nil
+        faultInjection: ShiftFaultInjection? = nil, faultInjectionTree: String? = nil
     ) {
         self.threads = max(1, threads)
         self.unmappedIDs = unmappedIDs
         self.overflowUID = overflowUID
         self.overflowGID = overflowGID
         self.faultInjection = faultInjection
+        self.faultInjectionTree = faultInjectionTree
+    }
+
+    /// The fault to inject into a shift of `tree`, if any.
+    func fault(for tree: FilePath) -> ShiftFaultInjection? {
+        guard let faultInjectionTree else { return faultInjection }
+        return tree.lastComponent?.string == faultInjectionTree ? faultInjection : nil
     }
 }
 

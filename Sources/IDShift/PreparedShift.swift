@@ -62,7 +62,7 @@ public final class PreparedShift: PreparedOwnershipShift, @unchecked Sendable {
     public func applyChanges() throws(StorageError) -> ShiftReport {
         let start = ContinuousClock.now
         try ShiftApplier(root: root, tree: tree, plans: plans, threads: options.threads,
-                         faultInjection: options.faultInjection).run()
+                         faultInjection: options.fault(for: tree)).run()
         var done = report
         done.duration = ContinuousClock.now - start
         return done

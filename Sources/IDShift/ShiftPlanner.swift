@@ -43,6 +43,9 @@ final class ShiftPlanner: @unchecked Sendable {
     private let translation: OwnerTranslation
     private let threads: Int
     private let rootDevice: UInt64
+    /// Whether the tree is an overlay mount: there every name is shifted, hard links included,
+    /// since the copy-up a chown makes splits a link (the other name would stay below, unshifted).
+    private let throughOverlay: Bool
 
     private let lock = Lock()
     // Guarded by `lock`.
@@ -67,6 +70,7 @@ final class ShiftPlanner: @unchecked Sendable {
         } catch {
             throw StorageError("shift ownership: stat the tree", path: tree.string, errno: error)
         }
+        throughOverlay = (try? FileSystemStatus.of(FilePath("/proc/self/fd/\(root.rawValue)")).type) == .overlay
     }
 
     /// Plans the whole tree; throws the first failure.
@@ -190,7 +194,7 @@ final class ShiftPlanner: @unchecked Sendable {
             report.mountPointsSkipped += 1
             return false
         }
-        if kind != .directory && status.linkCount > 1 {
+        if kind != .directory && status.linkCount > 1 && !throughOverlay {
             let first = lock.withLock { linked.insert(status.inode).inserted }
             if !first {
                 report.hardLinksSkipped += 1
@@ -199,8 +203,16 @@ final class ShiftPlanner: @unchecked Sendable {
         }
 
         var change = EntryChange(name: path)
-        let uid = try translated(status.userID.rawValue, group: false, what: "owner", place, &report)
-        let gid = try translated(status.groupID.rawValue, group: true, what: "group", place, &report)
+        let uid: UInt32, gid: UInt32
+        if kind == .characterDevice && status.specialDevice == 0 {
+            // An overlay whiteout: overlayfs makes it as the mounter (host 0:0) whatever the
+            // mapping, and its owner means nothing. It follows the shift when it can.
+            uid = (try? translation.translate(status.userID.rawValue, group: false).get()) ?? status.userID.rawValue
+            gid = (try? translation.translate(status.groupID.rawValue, group: true).get()) ?? status.groupID.rawValue
+        } else {
+            uid = try translated(status.userID.rawValue, group: false, what: "owner", place, &report)
+            gid = try translated(status.groupID.rawValue, group: true, what: "group", place, &report)
+        }
         let ownerChanges = uid != status.userID.rawValue || gid != status.groupID.rawValue
         if ownerChanges {
             change.owner = Ownership(uid: uid, gid: gid)

@@ -68,6 +68,17 @@ public enum StreamCompression: Sendable, Hashable {
     case none, gzip, zstd
 }
 
+/// What an export does with a host ID that has no container ID under its mapping.
+public enum UnmappedExportIDPolicy: Sendable, Hashable {
+    /// Fail the export, naming the file (the default).
+    case fail
+    /// Write the given overflow IDs, as a user namespace shows such an owner (`ls -ln` in the
+    /// container shows 65534), for owners and named ACL entries. A v3 capability whose root
+    /// has no container ID still fails: the kernel does not apply it in the container either,
+    /// and no other root may be given it.
+    case useOverflowID(uid: UInt32, gid: UInt32)
+}
+
 /// What `LayerExporter` writes.
 public struct ExportOptions: Sendable {
     /// Host IDs on disk become container IDs in the stream through this mapping.
@@ -76,11 +87,26 @@ public struct ExportOptions: Sendable {
     public var whiteoutFormat: WhiteoutFormat
     /// The compression of the output stream.
     public var compression: StreamCompression
+    /// What a host ID without a container ID becomes.
+    public var unmappedIDs: UnmappedExportIDPolicy
 
     public init(idMappings: IDMappings = .identity, whiteoutFormat: WhiteoutFormat = .overlay,
-                compression: StreamCompression = .none) {
+                compression: StreamCompression = .none, unmappedIDs: UnmappedExportIDPolicy = .fail) {
         self.idMappings = idMappings
         self.whiteoutFormat = whiteoutFormat
         self.compression = compression
+        self.unmappedIDs = unmappedIDs
+    }
+
+    /// The container IDs of a host owner, or the overflow IDs when the policy gives them.
+    func containerOwner(uid: UInt32, gid: UInt32) -> (uid: UInt32, gid: UInt32)? {
+        let user = IDMappings.containerID(uid, idMappings.uidMap)
+        let group = IDMappings.containerID(gid, idMappings.gidMap)
+        if idMappings.uidMap.isEmpty && idMappings.gidMap.isEmpty { return (uid, gid) }
+        if case .useOverflowID(let overflowUID, let overflowGID) = unmappedIDs {
+            return (user ?? overflowUID, group ?? overflowGID)
+        }
+        guard let user, let group else { return nil }
+        return (user, group)
     }
 }

@@ -20,6 +20,9 @@ enum ExportAttribute {
     case overlayOpaque
     /// `trusted.overlay.metacopy` / `user.overlay.metacopy`: the file's data is in a lower layer.
     case metacopy
+    /// `trusted.overlay.redirect` / `user.overlay.redirect`: where a renamed metacopy file's
+    /// data is found in the lower layers.
+    case redirect
     /// Everything else (`trusted.*`, `security.selinux`, `user.overlay.*`…): not written.
     case skipped
 
@@ -28,6 +31,7 @@ enum ExportAttribute {
         if strncmp(name, "user.", 5) == 0 {
             if strcmp(name, "user.overlay.opaque") == 0 { return .overlayOpaque }
             if strcmp(name, "user.overlay.metacopy") == 0 { return .metacopy }
+            if strcmp(name, "user.overlay.redirect") == 0 { return .redirect }
             if strncmp(name, "user.overlay.", 13) == 0 { return .skipped }
             if strcmp(name, OverrideStat.xattrName) == 0 { return .overrideStat }
             return .verbatim
@@ -39,6 +43,7 @@ enum ExportAttribute {
         }
         if strcmp(name, "trusted.overlay.opaque") == 0 { return .overlayOpaque }
         if strcmp(name, "trusted.overlay.metacopy") == 0 { return .metacopy }
+        if strcmp(name, "trusted.overlay.redirect") == 0 { return .redirect }
         return .skipped
     }
 }
@@ -90,7 +95,8 @@ extension PosixACL {
 
     /// Maps the IDs of the named-user and named-group entries from host to container; returns
     /// the first ID that has no container ID (`user` tells which map) when one fails.
-    static func mapToContainer(_ value: UnsafeMutableRawBufferPointer, _ mappings: IDMappings) -> (id: UInt32, user: Bool)? {
+    static func mapToContainer(_ value: UnsafeMutableRawBufferPointer, _ mappings: IDMappings,
+                               unmapped: UnmappedExportIDPolicy = .fail) -> (id: UInt32, user: Bool)? {
         if mappings.isIdentity { return nil }
         var offset = 4
         while offset + 8 <= value.count {
@@ -98,9 +104,9 @@ extension PosixACL {
             if tag == userTag || tag == groupTag {
                 let id = UInt32(littleEndian: value.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
                 let user = tag == userTag
-                guard let mapped = IDMappings.containerID(id, user ? mappings.uidMap : mappings.gidMap) else {
-                    return (id, user)
-                }
+                var mapped = IDMappings.containerID(id, user ? mappings.uidMap : mappings.gidMap)
+                if mapped == nil, case .useOverflowID(let uid, let gid) = unmapped { mapped = user ? uid : gid }
+                guard let mapped else { return (id, user) }
                 value.storeBytes(of: mapped.littleEndian, toByteOffset: offset + 4, as: UInt32.self)
             }
             offset += 8

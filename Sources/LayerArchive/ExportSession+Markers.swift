@@ -42,6 +42,7 @@ extension ExportSession {
         setWhiteoutPathname()
         // A whiteout's owner means nothing (the kernel gives it the deleting process's IDs):
         // one outside the mapping is written as 0:0 rather than failing the export.
+        // (Overlayfs makes every whiteout as the mounter, host 0:0.)
         let owner = options.idMappings.toContainer(uid: status.userID.rawValue, gid: status.groupID.rawValue) ?? (0, 0)
         archive_entry_set_uid(entry, la_int64_t(owner.uid))
         archive_entry_set_gid(entry, la_int64_t(owner.gid))
@@ -50,6 +51,59 @@ extension ExportSession {
         archive_entry_set_size(entry, 0)
         archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
         try writer.writeHeader(path: pathDescription)
+    }
+
+    /// The data of the metacopy file at `path` (or at its `redirect`: an absolute path in the
+    /// layer, or a name in the same directory): the first lower file there that is not itself
+    /// a metacopy. `nil` when the lowers hold no such file.
+    func lowerData(redirect: [UInt8]?) throws(StorageError) -> FileDescriptor? {
+        guard let lowers else { return nil }
+        var target = path
+        if let redirect, !redirect.isEmpty {
+            if redirect.first == UInt8(ascii: "/") {
+                target = Array(redirect.dropFirst())
+            } else {
+                target = Array(path[..<(path.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0)]) + redirect
+            }
+        }
+        let slash = target.lastIndex(of: UInt8(ascii: "/"))
+        let directoryPath = slash.map { Array(target[..<$0]) } ?? []
+        let view: LowerView
+        if directoryPath.isEmpty {
+            view = lowers
+        } else {
+            guard let inside = try lowers.resolve(directoryPath)?.inside else { return nil }
+            view = inside
+        }
+        var name = (slash.map { Array(target[($0 + 1)...]) } ?? target).map { CChar(bitPattern: $0) }
+        name.append(0)
+        return try name.withUnsafeBufferPointer { n throws(StorageError) -> FileDescriptor? in
+            for directory in view.directories {
+                do throws(Errno) {
+                    let status = try directory.status(atRawName: n.baseAddress!)
+                    if status.isOverlayWhiteout || status.kind != .regular { return nil }
+                    let file = try directory.open(atRawName: n.baseAddress!, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                    if try Self.isMetacopy(file) {
+                        file.closeQuietly()
+                        continue
+                    }
+                    return file
+                } catch .noSuchFileOrDirectory {
+                    continue
+                } catch {
+                    throw StorageError("export layer: read the data of a metacopy file", path: pathDescription, errno: error)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Whether the open file is an overlay metacopy file (its data is in a lower layer).
+    static func isMetacopy(_ file: FileDescriptor) throws(Errno) -> Bool {
+        for name in ["trusted.overlay.metacopy", "user.overlay.metacopy"] where try file.extendedAttribute(name) != nil {
+            return true
+        }
+        return false
     }
 
     /// Whether the lowers show a directory at `path`.

@@ -86,6 +86,8 @@ final class ExportSession {
         var uid = status.userID.rawValue
         var gid = status.groupID.rawValue
         var opaque = false
+        var metacopy = false
+        var redirect: [UInt8]?
 
         if kind == .regular && status.linkCount > 1 {
             let identity = FileIdentity(device: status.device, inode: status.inode)
@@ -115,7 +117,7 @@ final class ExportSession {
                 }
                 length = exported
             case .accessControlList:
-                if let failed = PosixACL.mapToContainer(bytes, options.idMappings) {
+                if let failed = PosixACL.mapToContainer(bytes, options.idMappings, unmapped: options.unmappedIDs) {
                     throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
                         "its ACL names \(failed.user ? "user" : "group") \(failed.id), which has no ID in the container's mapping")
                 }
@@ -139,11 +141,12 @@ final class ExportSession {
                 opaque = kind == .directory && length == 1 && bytes[0] == UInt8(ascii: "y")
                 continue
             case .metacopy:
-                if kind == .regular {
-                    throw StorageError(.unsupported, "export layer", path: pathDescription, reason:
-                        "overlayfs copied up only its metadata (metacopy), its data is in a lower layer; "
-                        + "export the layer's changes from the merged tree instead")
-                }
+                // Overlayfs copied up only the metadata (a chown or chmod on a metacopy mount):
+                // the data is read from the lower layer that holds it.
+                metacopy = kind == .regular
+                continue
+            case .redirect:
+                redirect = Array(UnsafeRawBufferPointer(bytes))
                 continue
             case .verbatim, .skipped:
                 break
@@ -171,6 +174,16 @@ final class ExportSession {
             setPathname()
             archive_entry_set_filetype(entry, S_IFREG)
             archive_entry_set_size(entry, status.size)
+            if metacopy {
+                guard let data = try lowerData(redirect: redirect) else {
+                    throw StorageError(.corrupt, "export layer", path: pathDescription, reason:
+                        "overlayfs copied up only its metadata (metacopy), and no lower layer holds its data")
+                }
+                defer { data.closeQuietly() }
+                try writer.writeHeader(path: pathDescription)
+                try copyContent(of: data, size: status.size)
+                return nil
+            }
             try writer.writeHeader(path: pathDescription)
             try copyContent(of: opened!, size: status.size)
         case .symlink:
@@ -297,7 +310,7 @@ final class ExportSession {
 
     /// Sets the entry's owner, mapped from host to container IDs.
     func setOwner(uid: UInt32, gid: UInt32) throws(StorageError) {
-        guard let owner = options.idMappings.toContainer(uid: uid, gid: gid) else {
+        guard let owner = options.containerOwner(uid: uid, gid: gid) else {
             throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
                 "its owner \(uid):\(gid) has no ID in the container's mapping")
         }

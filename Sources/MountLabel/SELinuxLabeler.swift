@@ -32,14 +32,15 @@ public struct SELinuxLabeler: MountLabeler {
         }
     }
 
-    /// The `context` option for `label`, after checking the label against the loaded policy.
+    /// The `context` option for `label`, after checking the label against the loaded policy
+    /// (a label it refuses is an error naming the invalid part, before any `mount(2)`).
     /// The value is quoted, as `mount(2)` data needs when categories hold a comma; the
     /// `fsconfig(2)` path passes it without the quotes.
     public func mountOption(for label: SELinuxContext) throws(StorageError) -> MountOption? {
         guard isEnabled else { return nil }
-        guard SELinux.isValid(label) else {
+        if let problem = ContextDiagnosis.loadedPolicy().problem(with: label) {
             throw StorageError(.invalidArgument, "label mount", reason:
-                "'\(label)' is not a valid context in the loaded SELinux policy")
+                "'\(label)' is not a valid context in the loaded SELinux policy: \(problem)")
         }
         return try .quoted("context", label.rawValue)
     }
@@ -49,9 +50,9 @@ public struct SELinuxLabeler: MountLabeler {
     public func relabel(_ path: FilePath, label: SELinuxContext, shared: Bool) throws(StorageError) {
         guard isEnabled else { return }
         let target = shared ? label.sharedVariant : label
-        guard SELinux.isValid(target) else {
+        if let problem = ContextDiagnosis.loadedPolicy().problem(with: target) {
             throw StorageError(.invalidArgument, "relabel", path: path.string, reason:
-                "'\(target)' is not a valid context in the loaded SELinux policy")
+                "'\(target)' is not a valid context in the loaded SELinux policy: \(problem)")
         }
         try Self.labelTree(path, with: target)
     }

@@ -49,6 +49,8 @@ enum MediaType {
     static let manifest = "application/vnd.oci.image.manifest.v1+json"
     static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
     static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    /// What a docker-archive's layer is taken for (its compression is read from its bytes).
+    static let dockerLayer = "application/vnd.docker.image.rootfs.diff.tar"
 
     /// Layer media types, and whether they are compressed (the applier detects which way).
     static let layers: Set<String> = [

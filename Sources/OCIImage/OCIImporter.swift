@@ -4,74 +4,73 @@ import GraphDriver
 import StrataSystem
 import SystemPackage
 
-/// Imports an image from an OCI image layout directory into a driver as a chain of layers named
-/// by their chain IDs.
+/// Imports an image into a driver as a chain of layers named by their chain IDs, from an OCI
+/// image layout directory, an oci-archive tarball or a docker-archive tarball (what `docker save`
+/// and `podman save` write), told apart by their contents.
 ///
-/// Every blob's digest is checked before it is used, and every layer's uncompressed digest
-/// (its diff ID) is checked against the image configuration while it is applied. Layers that
-/// are already present are reused. When anything fails, the layers this import created are
-/// removed again: nothing half-imported stays behind.
+/// Archives are read in place: their members' offsets are indexed from the tar headers, the
+/// small JSON members read, and each layer streamed from its offset into the applier; nothing is
+/// unpacked to disk. Every blob's digest is checked (in a layout before it is used; in an archive
+/// while it is applied), and every layer's uncompressed digest (its diff ID) is checked against
+/// the image configuration while it is applied. Layers that are already present are reused.
+/// When anything fails, the layers this import created are removed again: nothing
+/// half-imported stays behind.
 public struct OCIImporter {
-    /// Where the layout is (the directory holding `oci-layout`, `index.json` and `blobs/`).
-    public let layout: URL
-    /// The tag to import (`org.opencontainers.image.ref.name`); `nil` when the index holds one image.
-    public let tag: String?
+    /// What to import.
+    public let reference: ImageReference
+    /// Where the image is (a layout directory, or an archive file).
+    public var layout: URL { URL(fileURLWithPath: reference.path) }
+    /// The image to import (`org.opencontainers.image.ref.name`, a docker-archive's `RepoTags`
+    /// entry, or `@N`); `nil` when the image holds one.
+    public var tag: String? { reference.tag }
 
-    /// Parses `DIR[:TAG]`.
+    /// Parses a reference: `PATH[:TAG]`, `oci:PATH[:REF]`, `oci-archive:PATH[:REF]` or
+    /// `docker-archive:PATH[:REF]` (see ``ImageReference``).
     public init(reference: String) {
-        if let colon = reference.lastIndex(of: ":"), !reference[reference.index(after: colon)...].contains("/") {
-            layout = URL(fileURLWithPath: String(reference[..<colon]))
-            tag = String(reference[reference.index(after: colon)...])
-        } else {
-            layout = URL(fileURLWithPath: reference)
-            tag = nil
-        }
+        self.reference = ImageReference(parsing: reference)
     }
 
+    /// Imports what `reference` names.
+    public init(_ reference: ImageReference) {
+        self.reference = reference
+    }
+
+    /// Imports the image tagged `tag` (or the only one) from a layout directory or an archive.
     public init(layout: URL, tag: String?) {
-        self.layout = layout
-        self.tag = tag
+        reference = ImageReference(path: layout.path, tag: tag)
     }
 
     /// One layer of the image, with the IDs it gets in the store.
     public struct Layer: Sendable, Hashable {
+        /// The layer blob's descriptor. For a docker-archive, whose manifest has none, the digest
+        /// is the one its member name gives or else the diff ID, and the size the member's.
         public var descriptor: OCIDescriptor
         public var diffID: String
         public var chainID: String
         /// The store's layer ID: the chain ID's hex digits.
         public var layerID: LayerID
+        /// Where its bytes are.
+        var blob: LayerBlob
+    }
+
+    /// Where a layer blob's bytes are.
+    enum LayerBlob: Sendable, Hashable {
+        /// A file of a layout, checked against the descriptor before it is applied.
+        case file(URL)
+        /// A member of an archive; its bytes are checked against `digest` (when the archive
+        /// gives one) while it is applied.
+        case member(name: String, TarIndex.Member, digest: String?)
     }
 
     /// The image's layers, bottom first, after checking the index, manifest and config digests.
     public func layers() throws(StorageError) -> [Layer] {
-        let manifest = try selectManifest()
-        guard manifest.config.digest.hasPrefix("sha256:") else {
-            throw unsupported("config digest \(manifest.config.digest) (only sha256 is supported)")
-        }
-        let config: OCIConfiguration = try decode(blob: manifest.config, what: "image configuration")
-        guard config.rootfs.diff_ids.count == manifest.layers.count else {
-            throw invalid("the manifest lists \(manifest.layers.count) layers but the configuration \(config.rootfs.diff_ids.count) diff IDs")
-        }
-        var result: [Layer] = []
-        var chain: String?
-        for (descriptor, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
-            guard MediaType.layers.contains(descriptor.mediaType) else {
-                throw unsupported("layer media type \(descriptor.mediaType) of \(descriptor.digest)")
-            }
-            guard Self.isSHA256(descriptor.digest), Self.isSHA256(diffID) else {
-                throw unsupported("digest \(descriptor.digest) / \(diffID) (only sha256 is supported)")
-            }
-            let chainID = chain.map { "sha256:" + Self.sha256Hex(Data(($0 + " " + diffID).utf8)) } ?? diffID
-            chain = chainID
-            let layerID = try LayerID(String(chainID.dropFirst("sha256:".count)))
-            result.append(Layer(descriptor: descriptor, diffID: diffID, chainID: chainID, layerID: layerID))
-        }
-        return result
+        try open().layers
     }
 
     /// Imports the image into `driver`; returns the top layer's ID.
     public func importImage(into driver: some DiffDriver, progress: ((Layer, Bool) -> Void)? = nil) throws(StorageError) -> LayerID {
-        let layers = try layers()
+        let image = try open()
+        let layers = image.layers
         guard let top = layers.last else { throw invalid("the image has no layers") }
         var created: [LayerID] = []
         do throws(StorageError) {
@@ -89,12 +88,12 @@ public struct OCIImporter {
                 if driver.exists(layer.layerID) {
                     progress?(layer, true)
                 } else {
-                    try verifyBlob(layer.descriptor)
+                    if case .file(let url) = layer.blob { try verifyBlob(layer.descriptor, at: url) }
                     var options = CreateOptions()
                     options.incomplete = true
                     try driver.create(layer.layerID, parent: parent, options: options)
                     created.append(layer.layerID)
-                    try applyVerified(layer, parent: parent, to: driver)
+                    try applyVerified(layer, parent: parent, to: driver, archive: image.archive)
                     try marking?.markComplete(layer.layerID)
                     progress?(layer, false)
                 }
@@ -107,90 +106,10 @@ public struct OCIImporter {
         return top.layerID
     }
 
-    // MARK: - Reading the layout
-
-    private func selectManifest() throws(StorageError) -> OCIManifest {
-        let indexURL = layout.appendingPathComponent("index.json")
-        let index: OCIIndex = try decode(file: indexURL, what: "index.json")
-        var candidates = index.manifests
-        if let tag {
-            candidates = candidates.filter { $0.referenceName == tag }
-            guard !candidates.isEmpty else {
-                let tags = index.manifests.compactMap(\.referenceName)
-                throw StorageError(.notFound, "import image", path: indexURL.path, reason:
-                    "no image tagged '\(tag)' (tags: \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
-            }
-        }
-        guard candidates.count == 1, var descriptor = candidates.first else {
-            throw invalid("the layout holds \(candidates.count) images; name one as DIR:TAG")
-        }
-        // An image index inside the layout: take the linux image for this machine.
-        while descriptor.mediaType == MediaType.index || descriptor.mediaType == MediaType.dockerManifestList {
-            let nested: OCIIndex = try decode(blob: descriptor, what: "image index")
-            guard let match = nested.manifests.first(where: { $0.platform.map { $0.os == "linux" && $0.architecture == Self.architecture } ?? false })
-                ?? (nested.manifests.count == 1 ? nested.manifests.first : nil)
-            else {
-                throw unsupported("no linux/\(Self.architecture) image in the index \(descriptor.digest)")
-            }
-            descriptor = match
-        }
-        guard descriptor.mediaType == MediaType.manifest || descriptor.mediaType == MediaType.dockerManifest else {
-            throw unsupported("manifest media type \(descriptor.mediaType)")
-        }
-        return try decode(blob: descriptor, what: "manifest")
-    }
-
-    private static var architecture: String {
-        #if arch(x86_64)
-        "amd64"
-        #elseif arch(arm64)
-        "arm64"
-        #else
-        "unknown"
-        #endif
-    }
-
-    /// The path of a blob in the layout.
-    func blobURL(_ digest: String) throws(StorageError) -> URL {
-        guard Self.isSHA256(digest) else { throw unsupported("digest \(digest) (only sha256 is supported)") }
-        return layout.appendingPathComponent("blobs/sha256/" + digest.dropFirst("sha256:".count))
-    }
-
-    private func decode<T: Decodable>(blob descriptor: OCIDescriptor, what: String) throws(StorageError) -> T {
-        let url = try blobURL(descriptor.digest)
-        let data = try read(url)
-        let actual = "sha256:" + Self.sha256Hex(data)
-        guard actual == descriptor.digest else {
-            throw StorageError(.corrupt, "import image", path: url.path, reason: "the \(what) blob's digest is \(actual), not \(descriptor.digest)")
-        }
-        return try parse(data, url: url, what: what)
-    }
-
-    private func decode<T: Decodable>(file url: URL, what: String) throws(StorageError) -> T {
-        try parse(try read(url), url: url, what: what)
-    }
-
-    private func parse<T: Decodable>(_ data: Data, url: URL, what: String) throws(StorageError) -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch {
-            throw StorageError(.invalidArgument, "import image", path: url.path, reason: "the \(what) is not valid: \(error)")
-        }
-    }
-
-    private func read(_ url: URL) throws(StorageError) -> Data {
-        do {
-            return try Data(contentsOf: url)
-        } catch {
-            throw StorageError(.notFound, "import image", path: url.path, reason: "cannot read the blob: it is missing or unreadable")
-        }
-    }
-
     // MARK: - Layers
 
     /// Hashes a layer blob in 1 MiB reads and compares with its descriptor.
-    private func verifyBlob(_ descriptor: OCIDescriptor) throws(StorageError) {
-        let url = try blobURL(descriptor.digest)
+    private func verifyBlob(_ descriptor: OCIDescriptor, at url: URL) throws(StorageError) {
         let fd: FileDescriptor
         do throws(Errno) {
             fd = try FileDescriptor.currentWorkingDirectory.open(at: FilePath(url.path), .readOnly)
@@ -218,15 +137,45 @@ public struct OCIImporter {
         }
     }
 
-    /// Applies a layer while hashing its uncompressed stream, and checks the diff ID.
-    private func applyVerified(_ layer: Layer, parent: LayerID?, to driver: some DiffDriver) throws(StorageError) {
-        let url = try blobURL(layer.descriptor.digest)
-        let stream = try UncompressedStream(path: FilePath(url.path))
+    /// Applies a layer while hashing its uncompressed stream, and checks the diff ID (and, for
+    /// an archive's member, the blob's digest and size).
+    private func applyVerified(_ layer: Layer, parent: LayerID?, to driver: some DiffDriver,
+                               archive: ImageArchive?) throws(StorageError) {
+        let stream: UncompressedStream
+        let location: String
+        var expected: (digest: String, size: Int64)?
+        switch layer.blob {
+        case .file(let url):
+            location = url.path
+            stream = try UncompressedStream(path: FilePath(url.path))
+        case .member(let name, let member, let digest):
+            guard let archive else { throw invalid("no archive for the layer \(name)") }
+            location = archive.path + "!" + name
+            expected = digest.map { ($0, member.size) }
+            if archive.compressed != nil {
+                stream = try UncompressedStream(compressedArchive: archive.path, ordinal: member.ordinal, path: location)
+            } else {
+                stream = try UncompressedStream(file: archive.file, offset: member.offset, size: member.size, path: location)
+            }
+        }
         defer { stream.close() }
-        _ = try driver.applyDiff(layer.layerID, parent: parent, from: stream.output, options: ApplyDiffOptions())
-        let digest = try stream.finish()
+        var applyError: StorageError?
+        do throws(StorageError) {
+            _ = try driver.applyDiff(layer.layerID, parent: parent, from: stream.output, options: ApplyDiffOptions())
+        } catch {
+            applyError = error
+        }
+        let finished: Result<String, StorageError>
+        do throws(StorageError) { finished = .success(try stream.finish()) } catch { finished = .failure(error) }
+        // A wrong blob explains a failed apply or decompression better than their own errors do.
+        if let expected, let actual = stream.blob, actual.digest != expected.digest || actual.size != expected.size {
+            throw StorageError(.corrupt, "import image", path: location, reason:
+                "the layer blob's digest is \(actual.digest) (\(actual.size) bytes), not \(expected.digest) (\(expected.size) bytes)")
+        }
+        if let applyError { throw applyError }
+        let digest = try finished.get()
         guard digest == layer.diffID else {
-            throw StorageError(.corrupt, "import image", path: url.path, reason:
+            throw StorageError(.corrupt, "import image", path: location, reason:
                 "the layer's uncompressed digest is \(digest), not the configuration's diff ID \(layer.diffID)")
         }
     }
@@ -245,13 +194,5 @@ public struct OCIImporter {
             let h = String(byte, radix: 16)
             return byte < 16 ? "0" + h : h
         }.joined()
-    }
-
-    private func invalid(_ reason: String) -> StorageError {
-        StorageError(.invalidArgument, "import image", path: layout.path, reason: reason)
-    }
-
-    private func unsupported(_ what: String) -> StorageError {
-        StorageError(.unsupported, "import image", path: layout.path, reason: "unsupported \(what)")
     }
 }

@@ -10,62 +10,200 @@ import Glibc
 
 /// A layer blob decompressed on a thread of its own into a pipe, hashing the uncompressed bytes
 /// on the way: the applier reads a plain tar from `output`, and `finish()` gives the diff ID.
+///
+/// The blob is a whole file (a layout's blob), a byte range of an archive (a member of an
+/// oci-archive or docker-archive tarball) or an entry of a compressed archive. For the last two
+/// the blob's own bytes are hashed too (`blob`); a plain range is copied straight into the pipe,
+/// anything else goes through a second pipe, fed by a thread that reads the range or
+/// decompresses the archive up to the entry.
 final class UncompressedStream: @unchecked Sendable {
     /// The read end of the pipe, for the applier.
     let output: FileDescriptor
     private let writeEnd: FileDescriptor
-    private let input: FileDescriptor
+    private let input: Input
+    private let path: String
     private var thread = pthread_t()
     private var digest: String?
+    private var rawDigest: String?
+    private var rawSize: Int64 = 0
     private var failure: StorageError?
     private var closed = false
 
-    init(path: FilePath) throws(StorageError) {
+    private enum Input {
+        /// A whole file, opened (and closed) by the stream.
+        case file(FileDescriptor)
+        /// `size` bytes at `offset` of a file the caller keeps open.
+        case range(FileDescriptor, offset: Int64, size: Int64)
+        /// The entry numbered `ordinal` of the compressed tar at `path`.
+        case compressedMember(path: String, ordinal: Int)
+    }
+
+    /// Streams the whole file at `path`.
+    convenience init(path: FilePath) throws(StorageError) {
+        let input: FileDescriptor
         do throws(Errno) {
             input = try FileDescriptor.currentWorkingDirectory.open(at: path, .readOnly)
         } catch {
             throw StorageError("open layer blob", path: path.string, errno: error)
         }
+        try self.init(input: .file(input), path: path.string)
+    }
+
+    /// Streams `size` bytes at `offset` of `file` (which stays open until `finish()` or `close()`);
+    /// `path` names the blob in errors.
+    convenience init(file: FileDescriptor, offset: Int64, size: Int64, path: String) throws(StorageError) {
+        try self.init(input: .range(file, offset: offset, size: size), path: path)
+    }
+
+    /// Streams the entry numbered `ordinal` of the compressed tar at `archive` (a pass of
+    /// ``CompressedTar`` feeds it); `path` names the blob in errors.
+    convenience init(compressedArchive archive: String, ordinal: Int, path: String) throws(StorageError) {
+        try self.init(input: .compressedMember(path: archive, ordinal: ordinal), path: path)
+    }
+
+    private init(input: Input, path: String) throws(StorageError) {
+        self.input = input
+        self.path = path
         // O_CLOEXEC: a process started meanwhile (a helper the driver runs) must not keep the
         // write end open, or the applier would never see the end of the stream.
         do throws(Errno) {
             (output, writeEnd) = try FileDescriptor.pipe(options: .closeOnExec)
         } catch {
-            input.closeQuietly()
-            throw StorageError("decompress layer", path: path.string, errno: error)
+            if case .file(let fd) = input { fd.closeQuietly() }
+            throw StorageError("decompress layer", path: path, errno: error)
         }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let result = pthread_create(&thread, nil, { raw in
-            let stream = Unmanaged<UncompressedStream>.fromOpaque(raw!).takeRetainedValue()
-            stream.pump()
-            return nil
-        }, context)
-        if result != 0 {
-            Unmanaged<UncompressedStream>.fromOpaque(context).release()
+        do throws(StorageError) {
+            thread = try Self.start { [self] in pump() }
+        } catch {
             output.closeQuietly()
             writeEnd.closeQuietly()
-            input.closeQuietly()
-            let error = Errno(rawValue: result)
-            throw StorageError(.io, "decompress layer", path: path.string,
-                               reason: "cannot start the decompressor thread: \(error)", errno: error)
+            if case .file(let fd) = input { fd.closeQuietly() }
+            throw error
         }
+    }
+
+    /// Starts `body` on a new thread.
+    private static func start(_ body: @escaping () -> Void) throws(StorageError) -> pthread_t {
+        final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            let error = Errno(rawValue: result)
+            throw StorageError(.io, "decompress layer", reason: "cannot start the decompressor thread: \(error)", errno: error)
+        }
+        return thread
     }
 
     private func pump() {
         defer { writeEnd.closeQuietly() }
         do throws(StorageError) {
-            let decompressor = try StreamDecompressor(input: input)
-            var hasher = SHA256()
-            try decompressor.forEachBlock { (block) throws(StorageError) in
-                hasher.update(bufferPointer: block)
-                do throws(Errno) { try writeEnd.writeFully(block) } catch {
-                    // The reader stopped (an apply error): stop quietly, the apply reports why.
-                    throw StorageError("decompress layer", errno: error)
+            switch input {
+            case .file(let fd):
+                digest = try decompress(from: fd)
+            case .range(let file, let offset, let size):
+                let magic = try ImageArchive.peek(file, at: offset, count: Int(min(size, 4)), path: path)
+                let compressed = magic.starts(with: [0x1F, 0x8B]) || magic == [0x28, 0xB5, 0x2F, 0xFD]
+                if compressed {
+                    digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
+                        try self.copy(file, offset: offset, size: size, to: feed, hasher: &hasher)
+                        return size
+                    })
+                } else {
+                    var hasher = SHA256()
+                    try copy(file, offset: offset, size: size, to: writeEnd, hasher: &hasher)
+                    digest = "sha256:" + OCIImporter.hex(hasher.finalize())
+                    rawDigest = digest
+                    rawSize = size
                 }
+            case .compressedMember(let archive, let ordinal):
+                digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
+                    var size: Int64 = 0
+                    try CompressedTar.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
+                        hasher.update(bufferPointer: chunk)
+                        do throws(Errno) { try feed.writeFully(chunk) } catch {
+                            throw StorageError("decompress layer", errno: error)
+                        }
+                        size += Int64(chunk.count)
+                    }
+                    return size
+                })
             }
-            digest = "sha256:" + OCIImporter.hex(hasher.finalize())
         } catch {
             failure = error
+        }
+    }
+
+    /// Decompresses `input` into the pipe; returns the uncompressed digest.
+    private func decompress(from input: FileDescriptor) throws(StorageError) -> String {
+        let decompressor = try StreamDecompressor(input: input)
+        var hasher = SHA256()
+        try decompressor.forEachBlock { (block) throws(StorageError) in
+            hasher.update(bufferPointer: block)
+            do throws(Errno) { try writeEnd.writeFully(block) } catch {
+                // The reader stopped (an apply error): stop quietly, the apply reports why.
+                throw StorageError("decompress layer", errno: error)
+            }
+        }
+        return "sha256:" + OCIImporter.hex(hasher.finalize())
+    }
+
+    /// Decompresses a blob through a second pipe, which `feed` fills (hashing the blob's own
+    /// bytes, and returning their count) on a thread of its own.
+    private func decompress(fedBy feed: @escaping (FileDescriptor, inout SHA256) throws(StorageError) -> Int64) throws(StorageError) -> String {
+        let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
+        do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
+            throw StorageError("decompress layer", path: path, errno: error)
+        }
+        var feedFailure: StorageError?
+        var rawHasher = SHA256()
+        var fedSize: Int64 = 0
+        let feeder: pthread_t
+        do throws(StorageError) {
+            feeder = try Self.start {
+                defer { feedWrite.closeQuietly() }
+                do throws(StorageError) { fedSize = try feed(feedWrite, &rawHasher) } catch { feedFailure = error }
+            }
+        } catch {
+            feedRead.closeQuietly()
+            feedWrite.closeQuietly()
+            throw error
+        }
+        let result: Result<String, StorageError>
+        do throws(StorageError) { result = .success(try decompress(from: feedRead)) } catch { result = .failure(error) }
+        // The rest of the blob is still the blob's: drain it so the feeder ends and the blob
+        // digest covers every byte.
+        Self.drain(feedRead)
+        feedRead.closeQuietly()
+        pthread_join(feeder, nil)
+        if let feedFailure { throw feedFailure }
+        rawDigest = "sha256:" + OCIImporter.hex(rawHasher.finalize())
+        rawSize = fedSize
+        return try result.get()
+    }
+
+    /// Copies `size` bytes at `offset` of `file` to `destination` in 1 MiB preads, hashing them.
+    private func copy(_ file: FileDescriptor, offset: Int64, size: Int64, to destination: FileDescriptor,
+                      hasher: inout SHA256) throws(StorageError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var done: Int64 = 0
+        while done < size {
+            let want = Int(min(Int64(buffer.count), size - done))
+            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+            let n = try TarIndex.readFully(file, into: chunk, at: offset + done, path: path)
+            guard n == want else {
+                throw StorageError(.malformedArchive, "read layer", path: path, reason: "the archive is truncated inside a layer")
+            }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
+            do throws(Errno) { try destination.writeFully(UnsafeRawBufferPointer(chunk)) } catch {
+                throw StorageError("decompress layer", errno: error)
+            }
+            done += Int64(n)
         }
     }
 
@@ -76,6 +214,10 @@ final class UncompressedStream: @unchecked Sendable {
         return digest ?? ""
     }
 
+    /// The digest and size of the blob's own bytes (compressed or not), after `finish()`; only
+    /// for a range.
+    var blob: (digest: String, size: Int64)? { rawDigest.map { ($0, rawSize) } }
+
     /// Ends the stream (joining the thread); safe to call twice.
     ///
     /// Whatever the applier left unread is read and dropped first: it is still part of the
@@ -83,10 +225,14 @@ final class UncompressedStream: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
-        var sink = [UInt8](repeating: 0, count: 1 << 16)
-        while ((try? sink.withUnsafeMutableBytes { buffer throws(Errno) in try output.readSome(into: buffer) }) ?? 0) > 0 {}
+        Self.drain(output)
         output.closeQuietly()
         pthread_join(thread, nil)
-        input.closeQuietly()
+        if case .file(let fd) = input { fd.closeQuietly() }
+    }
+
+    private static func drain(_ fd: FileDescriptor) {
+        var sink = [UInt8](repeating: 0, count: 1 << 16)
+        while ((try? sink.withUnsafeMutableBytes { buffer throws(Errno) in try fd.readSome(into: buffer) }) ?? 0) > 0 {}
     }
 }

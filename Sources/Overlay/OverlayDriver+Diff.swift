@@ -54,7 +54,7 @@ extension OverlayDriver {
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
+            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
             try LayerChanges.naiveChanges(old: old, new: new)
@@ -68,7 +68,7 @@ extension OverlayDriver {
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.diffSize(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true))
+            return try LayerChanges.diffSize(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
             try LayerChanges.size(of: LayerChanges.naiveChanges(old: old, new: new), in: new)
@@ -83,27 +83,48 @@ extension OverlayDriver {
         let lock = try storeLock(exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let layer = try locate(id, operation: operation)
-        let exportOptions = ExportOptions(idMappings: options.idMappings, whiteoutFormat: .overlay, compression: .none)
+        // The layer's own files are owned under its recorded mapping: that mapping, reversed,
+        // gives the container's IDs back (unless the caller names another). An owner or ACL
+        // entry with no container ID (a file host root wrote into the upper) is written with the
+        // overflow ID, as the container itself sees it; a whiteout is always written.
+        let mappings = options.idMappings.isIdentity ? try idMappings(of: id) : options.idMappings
+        let unmapped = UnmappedExportIDPolicy.useOverflowID(uid: IDMap.overflowUserID(), gid: IDMap.overflowGroupID())
+        let exportOptions = ExportOptions(idMappings: mappings, whiteoutFormat: .overlay, compression: .none, unmappedIDs: unmapped)
         if try usesNativeDiff(layer, parent: parent) {
-            return try LayerExporter.export(layer: layer.diff, lowers: try lowerDirectories(of: layer, resolve: true),
+            return try LayerExporter.export(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer),
                                             to: output, options: exportOptions)
         }
         return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
             let changes = try LayerChanges.naiveChanges(old: old, new: new)
             return try LayerExporter.export(changes: changes, root: new, to: output,
-                                            options: ExportOptions(idMappings: options.idMappings, whiteoutFormat: .aufs))
+                                            options: ExportOptions(idMappings: mappings, whiteoutFormat: .aufs, unmappedIDs: unmapped))
         }
+    }
+
+    /// The directories below the layer's `diff`: its shifted copies, then its parents' stack.
+    func ownAndLowerDirectories(of layer: LayerLocation) throws(StorageError) -> [FilePath] {
+        try copies(of: layer) + lowerDirectories(of: layer, resolve: true)
     }
 
     /// Whether the layer's own directory tells its changes against `parent`: `parent` is its
     /// parent and the kernel keeps upper directories faithful (no redirects, no metacopy).
+    ///
+    /// A stack holding a shifted copy (`diffN`) is mounted with `metacopy=on`, which turns on
+    /// `redirect_dir`: a directory renamed in the container is only a redirect in `diff`, whose
+    /// contents are in the lowers. Such a layer's changes are read by comparing mounts.
     func usesNativeDiff(_ layer: LayerLocation, parent: LayerID?) throws(StorageError) -> Bool {
         guard features.nativeDiff, !isAdditionalLayer(layer) else { return false }
+        if features.supportsMetacopy {
+            let stack = try parentStack(of: layer)
+            if !copies(of: layer).isEmpty || stack.contains(where: \.isCopy) { return false }
+        }
         return try isDirectParent(parent, of: layer)
     }
 
     /// Mounts `parent` (when there is one) and the layer read-only in private mount points, and
-    /// runs `body` on the two views.
+    /// runs `body` on the two views. Both views show owners under the layer's recorded mapping
+    /// (lowers idmapped where their own differs), so that a shifted layer's parents' files
+    /// compare equal to their shifted copies.
     func withNaiveViews<R>(_ layer: LayerLocation, parent: LayerID?, operation: String,
                            _ body: (FilePath?, FilePath) throws(StorageError) -> R) throws(StorageError) -> R {
         let cwd = FileDescriptor.currentWorkingDirectory
@@ -118,8 +139,10 @@ extension OverlayDriver {
             for point in mounted { try? Mounts.unmount(point, flags: .detach) }
             try? cwd.removeTree(at: work)
         }
+        let mappings = try idMappings(of: layer.id)
         func mountView(_ location: LayerLocation, at point: FilePath) throws(StorageError) {
-            let data = try mountData(for: location, options: MountOptions(readOnly: true))
+            let data = try mountData(for: location, options: MountOptions(idMappings: mappings, readOnly: true))
+            defer { data.heldDescriptors.forEach { $0.closeQuietly() } }
             try attempt(operation, point) { () throws(Errno) in
                 try self.mount(data, at: point)
             }

@@ -32,6 +32,10 @@ extension OverlayDriver {
         try createLayer(id, parent: parent, options: options, readWrite: readWrite, template: source)
     }
 
+    /// The mode of a base layer's root (its `diff`), as containers/storage makes it; a child's
+    /// root takes its parent's mode.
+    static let baseLayerRootMode = FilePermissions(rawValue: 0o555)
+
     /// Names the driver keeps for itself in a store.
     static let reservedNames: Set<String> = [ShortLinks.directoryName, "staging"]
 
@@ -59,15 +63,19 @@ extension OverlayDriver {
 
         var lowerText: String?
         var diffOwner = options.idMappings.rootPair ?? (0, 0)
-        var diffMode = FilePermissions(rawValue: 0o755)
+        var diffMode = Self.baseLayerRootMode
         if let parent {
             let parentLayer = try locate(parent, operation: operation)
             let parentShort = try shortName(of: parentLayer)
             let parentLowers = try lowerEntries(of: parentLayer)
-            let depth = parentLowers.count + 2
-            guard depth <= Self.maximumLowerLayers else {
+            // Mounted, a writable layer's own diff is the upper directory; a read-only layer's
+            // is one more lower. Shifted copies (`diffN`) are lower layers of every mount of the
+            // stack too.
+            let depth = try parentStack(of: parentLayer).count + copies(of: parentLayer).count + 2
+            guard depth - (readWrite ? 1 : 0) <= Self.maximumLowerLayers else {
                 throw StorageError(.invalidArgument, operation, reason:
-                    "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) layers")
+                    "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) lower layers "
+                        + (readWrite ? "under a writable layer" : "(a writable layer may sit on \(Self.maximumLowerLayers))"))
             }
             lowerText = (["l/\(parentShort)"] + parentLowers.map(String.init)).joined(separator: ":")
             if let st = try? cwd.status(at: parentLayer.diff) {
@@ -110,6 +118,9 @@ extension OverlayDriver {
                 } else {
                     try dir.makeDirectory(at: "empty", permissions: .init(rawValue: 0o700))
                 }
+            }
+            if !options.idMappings.isIdentity {
+                try grantTraversal(of: staging, to: options.idMappings)
             }
             if !limits.isEmpty {
                 try quota.setLimits(limits, on: staging.appending("diff"))

@@ -73,8 +73,20 @@ extension OverlayDriver {
     }
 
     /// `lowerDirectories` as strings: built by concatenation, since this runs for every layer of
-    /// a mount (up to 500) and needs no path parsing.
-    func lowerPaths(of layer: LayerLocation, resolve: Bool = false) throws(StorageError) -> [String] {
+    /// a mount (up to 500) and needs no path parsing. With `includingCopies`, each parent's
+    /// shifted copies (`diff1`…, resolved) follow its `diff`, as a mount stacks them.
+    func lowerPaths(of layer: LayerLocation, resolve: Bool = false, includingCopies: Bool = true) throws(StorageError) -> [String] {
+        if includingCopies {
+            let stack = try parentStack(of: layer)
+            guard resolve else { return stack.map(\.path) }
+            let resolved = try lowerPaths(of: layer, resolve: true, includingCopies: false)
+            var index = -1
+            return stack.map { entry in
+                if entry.isCopy { return entry.path }
+                index += 1
+                return resolved[index]
+            }
+        }
         let entries = try lowerEntries(of: layer)
         let stores = searchedStores.map { $0.root.string }
         let ownStore = layer.store.string

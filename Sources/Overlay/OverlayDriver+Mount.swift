@@ -41,7 +41,33 @@ extension OverlayDriver {
         if hasRemapMarker(layer), !remapIsRunning(layer) {
             _ = try rollBackRemap(layer, count: count)
         }
+        if !options.idMappings.isIdentity && !isMounted(mountPoint(of: layer)) {
+            try presentOwnFiles(layer, count: count, as: options)
+        }
         return try mountLocked(layer, count: count, options: options)
+    }
+
+    /// Before a first mount with ID mappings: a writable mount's upper directory cannot be
+    /// idmapped, so the layer's own files (usually only the empty root of a new container
+    /// layer) are shifted in place to the mappings when its `idmaps` records others, journaled
+    /// as a remap is; then `idmaps` names them. The layer's directory is opened to the mapped
+    /// root for traversal.
+    func presentOwnFiles(_ layer: LayerLocation, count: LockedMountCount, as options: MountOptions) throws(StorageError) {
+        guard !layer.readOnly else { return }
+        let mappings = options.idMappings
+        if options.readOnly || isAdditionalLayer(layer) {
+            try grantTraversal(of: layer.directory, to: mappings)
+            return
+        }
+        let recorded = try idMappings(of: layer.id)
+        guard recorded != mappings else {
+            try grantTraversal(of: layer.directory, to: mappings)
+            return
+        }
+        removeCopyStaging(layer)
+        removeRemapFiles(layer)
+        try writeRemapMarker(layer, from: recorded, to: mappings, copying: false)
+        try shiftOwnFiles(layer, count: count, from: recorded, to: mappings, installingCopy: false)
     }
 
     /// `get` for a caller that holds the layer's lock.
@@ -110,32 +136,65 @@ extension OverlayDriver {
     func mountData(for layer: LayerLocation, options: MountOptions,
                    upperAndWork: (upper: FilePath, work: FilePath)? = nil) throws(StorageError) -> OverlayMountData {
         let operation = "mount layer \(layer.id)"
-        var lowers = try lowerPaths(of: layer)
         let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
+        // The layer's own directories first (its `diff` only when it is not the upper), then
+        // its shifted copies, then the parents' stack.
+        let own = layer.directory.string
+        var stack: [StackDirectory] = []
+        if readOnly { stack.append(StackDirectory(path: layer.diff.string, layerDirectory: own, isCopy: false)) }
+        for copy in copies(of: layer) { stack.append(StackDirectory(path: copy.string, layerDirectory: own, isCopy: true)) }
+        stack += try parentStack(of: layer)
+        // A mount shows the stack under the asked mappings, or else under the layer's own
+        // (a layer shifted without a copy of its parents shows them idmapped to it).
+        var presented = options
+        if presented.idMappings.isIdentity { presented.idMappings = try recordedMappings(in: own) }
+        var data = try mountData(for: layer, stack: stack, upper: readOnly ? nil : (layer.diff, layer.directory.appending("work")),
+                                 options: presented, operation: operation)
+        if let upperAndWork {
+            data.upper = upperAndWork.upper.string
+            data.work = upperAndWork.work.string
+        }
+        return try finishMountData(data, for: layer, options: options, readOnly: readOnly, operation: operation)
+    }
+
+    /// Mount data for `stack` (uppermost first) over `upper`: placeholders for a stack too
+    /// short, lowers idmapped to `options.idMappings` where their layer's own mapping differs,
+    /// and `metacopy=on` when a shifted copy is in the stack.
+    func mountData(for layer: LayerLocation, stack: [StackDirectory], upper: (FilePath, FilePath)?,
+                   options: MountOptions, operation: String) throws(StorageError) -> OverlayMountData {
+        var lowers = stack.map(\.path)
         var data: OverlayMountData
-        if readOnly {
-            lowers.insert(layer.diff.string, at: 0)
+        if let upper {
+            if lowers.isEmpty { lowers = [layer.directory.appending("empty").string] }
+            data = OverlayMountData(lowers: lowers, upper: upper.0.string, work: upper.1.string, readOnly: false)
+        } else {
             if lowers.count == 1 { lowers.append(layer.directory.appending("empty").string) }
             data = OverlayMountData(lowers: lowers, upper: nil, work: nil, readOnly: true)
-        } else {
-            if lowers.isEmpty { lowers = [layer.directory.appending("empty").string] }
-            data = OverlayMountData(lowers: lowers, upper: layer.diff.string,
-                                    work: layer.directory.appending("work").string, readOnly: false)
         }
         guard lowers.count <= Self.maximumLowerLayers else {
             throw StorageError(.invalidArgument, operation, path: layer.directory.string, reason:
                 "the mount would stack \(lowers.count) lower layers; overlayfs mounts at most \(Self.maximumLowerLayers)")
         }
-        if let upperAndWork {
-            data.upper = upperAndWork.upper.string
-            data.work = upperAndWork.work.string
-        }
         if !options.idMappings.isIdentity {
-            try idmapLowers(&data, mappings: options.idMappings, operation: operation)
+            try idmapLowers(&data, stack: stack, mappings: options.idMappings, operation: operation)
         }
+        if stack.contains(where: \.isCopy) && features.supportsMetacopy {
+            // A shifted copy holds metacopy files (owners and modes; the data is below): the
+            // kernel follows them only on a metacopy mount. (Without metacopy, a remap copies
+            // whole files, and the stack needs nothing more.)
+            data.add(try .value("metacopy", "on"))
+        }
+        return data
+    }
+
+    /// The driver's and the caller's options, and the means to mount.
+    func finishMountData(_ data: OverlayMountData, for layer: LayerLocation, options: MountOptions, readOnly: Bool,
+                         operation: String) throws(StorageError) -> OverlayMountData {
+        var data = data
         for option in self.options.mountOptions { data.add(option) }
         if options.volatile && !readOnly {
             guard features.supportsVolatile else {
+                data.heldDescriptors.forEach { $0.closeQuietly() }
                 throw StorageError(.unsupported, operation, reason: "this kernel's overlayfs has no volatile mounts")
             }
             data.add(try .flag("volatile"))
@@ -157,22 +216,39 @@ extension OverlayDriver {
         return data
     }
 
-    /// Replaces every lower directory with an idmapped clone made by the shifter, so that the
-    /// mount shows the layers' files owned through `mappings` (the upper directory cannot be
-    /// idmapped; files written through the mount are owned as written).
-    private func idmapLowers(_ data: inout OverlayMountData, mappings: IDMappings, operation: String) throws(StorageError) {
-        guard supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap) else {
-            throw StorageError(.unsupported, operation, reason: features.supportsIdmappedLowers
-                ? "mounting with ID mappings needs idmapped mounts from the ownership shifter, which this driver was not given"
-                : "this kernel's overlayfs does not stack idmapped lower layers on \(features.backingFileSystem)")
-        }
-        guard features.supportsLowerdirAppend else {
-            throw StorageError(.unsupported, operation, reason: "idmapped lower layers need the new mount API's lowerdir+")
-        }
+    /// Replaces lower directories with idmapped clones made by the shifter, so that the mount
+    /// shows every file owned through `mappings`: each lower gets the composition of its own
+    /// layer's recorded mapping (how its files are owned on disk) with `mappings`, and needs no
+    /// clone when the two agree. Lowers below a shifted copy are left alone: the copy holds
+    /// every name of theirs with its owners, and they only give data. (The upper directory
+    /// cannot be idmapped; a writable layer's own files are shifted to `mappings` in place
+    /// before the mount, see `get`.)
+    private func idmapLowers(_ data: inout OverlayMountData, stack: [StackDirectory], mappings: IDMappings,
+                             operation: String) throws(StorageError) {
         var held: [FileDescriptor] = []
-        do {
-            for index in data.lowers.indices {
-                let clone = try shifter.idmappedMount(of: FilePath(data.lowers[index]), mappings: mappings)
+        var mappingOf: [String: IDMappings] = [:]
+        var covered = false
+        do throws(StorageError) {
+            for (index, entry) in stack.enumerated() {
+                if covered && !entry.isCopy { break }  // below a shifted copy: data only
+                covered = covered || entry.isCopy
+                let own: IDMappings
+                if let known = mappingOf[entry.layerDirectory] {
+                    own = known
+                } else {
+                    own = try recordedMappings(in: entry.layerDirectory)
+                    mappingOf[entry.layerDirectory] = own
+                }
+                guard own != mappings else { continue }
+                guard supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap) else {
+                    throw StorageError(.unsupported, operation, reason: features.supportsIdmappedLowers
+                        ? "mounting with ID mappings needs idmapped mounts from the ownership shifter, which this driver was not given"
+                        : "this kernel's overlayfs does not stack idmapped lower layers on \(features.backingFileSystem)")
+                }
+                guard features.supportsLowerdirAppend else {
+                    throw StorageError(.unsupported, operation, reason: "idmapped lower layers need the new mount API's lowerdir+")
+                }
+                let clone = try shifter.idmappedMount(of: FilePath(entry.path), mappings: Self.composedMapping(from: own, to: mappings))
                 held.append(clone)
                 data.lowers[index] = "/proc/self/fd/\(clone.rawValue)"
             }
@@ -181,7 +257,7 @@ extension OverlayDriver {
             throw error
         }
         data.heldDescriptors = held
-        data.needsContext = true
+        if !held.isEmpty { data.needsContext = true }
     }
 
     /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse

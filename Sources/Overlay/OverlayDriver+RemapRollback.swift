@@ -53,16 +53,30 @@ extension OverlayDriver {
         if isMounted(merged) { try unmount(merged) }
         if count.count != 0 { try count.set(0) }
         var result = RemapRecovery.markerRemoved
+        // A copy still being built is never part of the layer.
+        removeCopyStaging(layer)
         if cwd.exists(at: journal) {
             // Marker lines: stamp, from (uid, gid), to (uid, gid), the recorded mapping before
-            // (uid, gid; absent in markers older than the journal, where it was `from`).
+            // (uid, gid; absent in markers older than the journal, where it was `from`), and
+            // `copy diff1` when the remap installs a new shifted copy.
             let lines = ((try? cwd.readText(at: marker)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
             let previous = lines.count >= 7 ? try Self.parseMappings(lines[5...6])
                 : lines.count >= 3 ? try Self.parseMappings(lines[1...2]) : nil
             clearVolatileMarker(layer)
+            if lines.contains(Substring(Self.copyMarkerLine)) {
+                // The copy is new with this remap: whether it was renamed in yet or not, it goes.
+                let copy = layer.directory.appending(Self.copyName(1))
+                if cwd.exists(at: copy) {
+                    try attempt("roll back remap: remove the new shifted copy", copy) { () throws(Errno) in try cwd.removeTree(at: copy) }
+                }
+            }
             try shifter.rollBackShift(of: layer.diff, journal: journal)
+            for copy in copies(of: layer) where cwd.exists(at: journalPath(layer, for: copy)) {
+                try shifter.rollBackShift(of: copy, journal: journalPath(layer, for: copy))
+            }
             try syncFileSystem(of: layer.diff)
             if let previous { try recordIDMappings(previous, for: layer) }
+            if let previous { try? grantTraversal(of: layer.directory, to: previous) }
             result = .rolledBack
         }
         removeRemapFiles(layer)
@@ -76,7 +90,12 @@ extension OverlayDriver {
     /// removed keeps its marker, so that the two stay together for `cleanup`.
     func removeRemapFiles(_ layer: LayerLocation) {
         let cwd = FileDescriptor.currentWorkingDirectory
-        for name in [Self.remapJournalFile, Self.remapJournalFile + ".new", Self.remappingFile] {
+        var names = copies(of: layer).flatMap { copy in
+            let journal = journalPath(layer, for: copy).lastComponent!.string
+            return [journal, journal + ".new"]
+        }
+        names += [Self.remapJournalFile, Self.remapJournalFile + ".new", Self.remappingFile]
+        for name in names {
             let path = layer.directory.appending(name)
             do throws(Errno) {
                 try cwd.remove(at: path)

@@ -41,8 +41,10 @@ extension OverlayDriver {
             try cwd.makeDirectoryIfMissing(at: stagingRoot)
             try cwd.makeDirectory(at: directory, permissions: .init(rawValue: 0o700))
             let lock = try FileLock.acquire(directory.appending(".lock"))
-            try cwd.makeDirectory(at: diff, permissions: .init(rawValue: 0o755))
-            try cwd.changeMode(at: diff, permissions: .init(rawValue: 0o755))
+            // A base layer's root mode; applied to a child, the staged root takes the layer's
+            // (its parent's) mode unless the differ set its own (see applyDiffFromStagingDirectory).
+            try cwd.makeDirectory(at: diff, permissions: Self.baseLayerRootMode)
+            try cwd.changeMode(at: diff, permissions: Self.baseLayerRootMode)
             return lock
         }
         _ = consume storeLock
@@ -92,6 +94,12 @@ extension OverlayDriver {
             defer { staged.closeQuietly() }
             if let attributes = try? diff.inodeAttributes(), attributes.projectID != 0 {
                 try staged.setInodeAttributes(attributes)
+            }
+            // A root the differ left as staging made it takes the layer's root mode (0555 for a
+            // base layer, the parent's for a child), as containers/storage's staged apply does.
+            let stagedStatus = try staged.status(), layerStatus = try diff.status()
+            if stagedStatus.permissions == Self.baseLayerRootMode && layerStatus.permissions != Self.baseLayerRootMode {
+                try staged.changeMode(permissions: layerStatus.permissions)
             }
             try cwd.rename(output.target, to: layer.diff, flags: .exchange)
         }

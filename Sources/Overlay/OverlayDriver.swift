@@ -57,6 +57,12 @@ public final class OverlayDriver: @unchecked Sendable {
     /// Tests set this to take the older kernels' path (no `lowerdir+`) on this one.
     var preferClassicMount = false
 
+    /// Whether a remap of a layer with parents copies the parents' owners into `diff1` even
+    /// where the kernel could present them shifted at mount time (idmapped lowers). Off by
+    /// default: the copy is the fallback for kernels without idmapped lowers; tests of the copy
+    /// set it.
+    public var shiftsParentsByCopy = false
+
     /// The most lower layers one overlay mount may have (the kernel's `OVL_MAX_STACK`).
     public static let maximumLowerLayers = 500
 
@@ -83,10 +89,12 @@ public final class OverlayDriver: @unchecked Sendable {
         self.logger = logger
 
         try attempt("make driver home", home) { () throws(Errno) in
-            try makeDirectories(home)
+            // Missing parents of the home are made searchable too (see `makeHomeTraversable`).
+            try makeDirectories(home, permissions: FilePermissions(rawValue: 0o711))
             try makeDirectories(runHome)
             try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(ShortLinks.directoryName))
         }
+        try Self.makeHomeTraversable(home)
         let type = try attempt("inspect backing filesystem", home) { () throws(Errno) in
             try FileSystemStatus.of(home).type
         }

@@ -12,8 +12,14 @@ struct ApplyDiff: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply-diff",
         abstract: "Apply a layer tar stream (plain, gzip or zstd) to a layer and print the bytes applied.",
-        discussion: "Example: strata apply-diff base rootfs.tar.gz")
+        discussion: """
+            The stream holds changes against the layer's parent, or against the layer named by \
+            --parent (or an empty tree, with --no-parent); a stream against another layer than \
+            the parent is replayed through a mount.
+            Example: strata apply-diff base rootfs.tar.gz
+            """)
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var against: ParentChoice
     @Argument(help: "The layer's ID.") var id: LayerIDArgument
     @Argument(help: "The tar file, or - for standard input.") var file: String = "-"
     @Option(help: "A container:host:size uid mapping for the stream's owners; repeatable.") var uidmap: [IDMapArgument] = []
@@ -23,7 +29,7 @@ struct ApplyDiff: ParsableCommand {
         let driver = try global.openDriver()
         let input = try openInput(file)
         defer { if file != "-" { input.closeQuietly() } }
-        let parent = try driver.parent(of: id.id)
+        let parent = try against.parent(of: id.id, in: driver)
         let options = ApplyDiffOptions(idMappings: IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map)))
         let size = try driver.applyDiff(id.id, parent: parent, from: input, options: options)
         writeOutput("\(size)\n")
@@ -33,9 +39,10 @@ struct ApplyDiff: ParsableCommand {
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Write a layer's changes against its parent as a tar stream.",
+        abstract: "Write a layer's changes against its parent (or --parent ID, or --no-parent) as a tar stream.",
         discussion: "Example: strata diff app -o app.tar")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var against: ParentChoice
     @Argument(help: "The layer's ID.") var id: LayerIDArgument
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.") var output: String?
 
@@ -56,22 +63,23 @@ struct Diff: ParsableCommand {
             out = FileDescriptor.standardOutput
         }
         defer { if output != nil { out.closeQuietly() } }
-        _ = try driver.diff(id.id, parent: try driver.parent(of: id.id), to: out, options: DiffOptions())
+        _ = try driver.diff(id.id, parent: try against.parent(of: id.id, in: driver), to: out, options: DiffOptions())
     }
 }
 
 struct Changes: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "changes",
-        abstract: "List a layer's changes against its parent: A (added), C (changed), D (deleted).",
+        abstract: "List a layer's changes against its parent (or --parent ID, or --no-parent): A (added), C (changed), D (deleted).",
         discussion: "Example: strata changes app --json")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var against: ParentChoice
     @Argument(help: "The layer's ID.") var id: LayerIDArgument
     @Flag(help: "Print a JSON array.") var json = false
 
     func run() throws {
         let driver = try global.openDriver()
-        let changes = try driver.changes(id.id, parent: try driver.parent(of: id.id))
+        let changes = try driver.changes(id.id, parent: try against.parent(of: id.id, in: driver))
         if json {
             let items = changes.map { "{\"kind\": \"\($0.kind.rawValue)\", \"path\": \(jsonString($0.path))}" }
             writeOutput("[" + items.joined(separator: ",\n ") + "]\n")
@@ -84,14 +92,40 @@ struct Changes: ParsableCommand {
 struct DiffSize: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff-size",
-        abstract: "Print the bytes of a layer's changes against its parent.",
+        abstract: "Print the bytes of a layer's changes against its parent (or --parent ID, or --no-parent).",
         discussion: "Example: strata diff-size app")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var against: ParentChoice
     @Argument(help: "The layer's ID.") var id: LayerIDArgument
 
     func run() throws {
         let driver = try global.openDriver()
-        writeOutput("\(try driver.diffSize(id.id, parent: try driver.parent(of: id.id)))\n")
+        writeOutput("\(try driver.diffSize(id.id, parent: try against.parent(of: id.id, in: driver)))\n")
+    }
+}
+
+/// What `apply-diff`, `diff`, `changes` and `diff-size` take the changes to be against: the
+/// layer's own parent unless `--parent ID` names another layer or `--no-parent` asks for none
+/// (an empty tree).
+struct ParentChoice: ParsableArguments {
+    @Option(name: .customLong("parent"),
+            help: ArgumentHelp("The layer the changes are against (default: the layer's own parent).", valueName: "id"))
+    var parent: LayerIDArgument?
+
+    @Flag(name: .customLong("no-parent"), help: "Against no layer: an empty tree, whatever the layer sits on.")
+    var noParent = false
+
+    func validate() throws {
+        if parent != nil && noParent {
+            throw ValidationError("--parent and --no-parent exclude each other")
+        }
+    }
+
+    /// The parent to give the driver for layer `id`: `nil` for `--no-parent`.
+    func parent(of id: LayerID, in driver: OverlayDriver) throws(StorageError) -> LayerID? {
+        if noParent { return nil }
+        if let parent { return parent.id }
+        return try driver.parent(of: id)
     }
 }
 

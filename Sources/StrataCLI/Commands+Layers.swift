@@ -56,8 +56,10 @@ struct Remap: ParsableCommand {
         abstract: "Shift a layer's file owners from the ID mapping it has to new ones.",
         discussion: """
             Owners, setuid/setgid bits, file capabilities (v3 root IDs), POSIX ACL entries and \
-            override_stat records are rewritten. A base layer is shifted in place; a layer with \
-            parents is shifted through its mount, copying its parents' files up. All or nothing: \
+            override_stat records are rewritten. The layer's own files are shifted in place; for \
+            a layer with parents, its parents' owners are copied once (metadata only, where the \
+            kernel has metacopy) into a lower directory diff1 below its own, so that its changes \
+            and diff stay its own. Files are shifted from the mapping the layer records. All or nothing: \
             a failed remap puts the layer back, and one cut short by a crash is rolled back from \
             its undo journal by strata cleanup (or check --repair).
             Example: strata remap app --uidmap 0:100000:65536 --gidmap 0:100000:65536
@@ -143,7 +145,15 @@ struct Status: ParsableCommand {
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
-        writeOutput(render(try global.openDriver().status, json: json))
+        // What the store is, as containers-storage's status prints it, then the driver's findings.
+        let settings = try global.resolvedSettings()
+        let driver = try global.openDriver(settings)
+        let store = [
+            DriverStatusItem("Root", settings.root), DriverStatusItem("Run Root", settings.runRoot),
+            DriverStatusItem("Driver Name", driver.name),
+            DriverStatusItem("Driver Options", "[" + settings.options.joined(separator: " ") + "]"),
+        ]
+        writeOutput(render(store + driver.status, json: json))
     }
 }
 

@@ -21,7 +21,9 @@ public struct GlobalOptions: ParsableArguments, Sendable {
                                valueName: "key=value"))
     public var storageOptions: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("A containers-storage style storage.conf.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp(
+        "A containers-storage style storage.conf, or 'system' for the system's: $CONTAINERS_STORAGE_CONF, else the first of ~/.config/containers (users other than root), /etc/containers and /usr/share/containers, then their storage.conf.d drop-ins. Without --config: $CONTAINERS_STORAGE_CONF when set, else no file. Command-line options win.",
+        valueName: "file|system"))
     public var config: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
@@ -34,22 +36,27 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     /// The default run home's parent.
     public static let defaultRunRoot = "/run/strata"
 
-    /// Where the store is and its driver options: the defaults, then the configuration file
-    /// (`--config` or the system's), then the command line.
+    /// Where the store is and its driver options: the defaults, then the configuration files
+    /// (``ConfigSources``), then the command line. Warns on stderr about keys not used.
     func resolvedSettings() throws(StorageError) -> StoreSettings {
-        var settings = StoreSettings(root: Self.defaultRoot, runRoot: Self.defaultRunRoot, options: [])
-        if let path = config ?? StoreSettings.systemConfigIfPresent() {
-            settings = try StoreSettings.load(path: path, defaults: settings)
-        }
+        let sources = ConfigSources.current
+        var settings = try StoreSettings.load(
+            paths: try sources.files(forConfigOption: config),
+            defaults: StoreSettings(root: Self.defaultRoot, runRoot: Self.defaultRunRoot, options: []),
+            environment: sources.environment, userID: sources.userID)
         if let root { settings.root = root }
         if let runRoot { settings.runRoot = runRoot }
-        settings.options += storageOptions
+        settings.applyCommandLine(storageOptions)
+        if logLevel <= .warning {
+            for warning in settings.warnings { writeError("strata: warning: \(warning)\n") }
+        }
         return settings
     }
 
-    /// Opens the overlay driver these options describe.
-    func openDriver() throws(StorageError) -> OverlayDriver {
-        let settings = try resolvedSettings()
+    /// Opens the overlay driver these options describe (`settings`, when already resolved).
+    func openDriver(_ resolved: StoreSettings? = nil) throws(StorageError) -> OverlayDriver {
+        let settings: StoreSettings
+        if let resolved { settings = resolved } else { settings = try resolvedSettings() }
         let driverOptions = try DriverOptions(parsing: settings.options)
         var logger = Logger(label: "strata")
         logger.logLevel = logLevel
@@ -63,9 +70,17 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     }
 
     /// Makes the home (and its parents) so the quota controller can look at its filesystem.
+    /// The store root (`--root`, the home's parent) is made or kept searchable (0711, no listing):
+    /// a user namespace's root must reach its layer's `merged` through it.
     private func makeHome(_ path: FilePath) throws(StorageError) {
         do throws(Errno) {
-            try FileDescriptor.currentWorkingDirectory.makeDirectories(at: path)
+            let cwd = FileDescriptor.currentWorkingDirectory
+            try cwd.makeDirectories(at: path, permissions: FilePermissions(rawValue: 0o711))
+            let root = path.removingLastComponent()
+            let st = try cwd.status(at: root)
+            if st.userID.rawValue == geteuid(), st.permissions.rawValue & 0o011 != 0o011 {
+                try cwd.changeMode(at: root, permissions: FilePermissions(rawValue: (st.permissions.rawValue & 0o7700) | 0o011))
+            }
         } catch {
             throw StorageError("create home", path: path.string, errno: error)
         }

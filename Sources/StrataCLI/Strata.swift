@@ -20,6 +20,12 @@ public struct Strata: ParsableCommand {
             Remap.self, Remove.self, Cleanup.self, Check.self, Import.self, CheckHost.self,
         ])
 
+    /// The global options, accepted before the subcommand too (`strata --root /x layers`). The
+    /// parser reads them for this command from the whole line; each subcommand's own
+    /// `@OptionGroup` of the same type is then given these values, so the options stay defined
+    /// once and also work after the subcommand.
+    @OptionGroup(title: "Global options") var global: GlobalOptions
+
     public init() {}
 
     /// Parses the command line, runs the command, and turns a `StorageError` into one line on

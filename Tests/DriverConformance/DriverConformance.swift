@@ -10,7 +10,7 @@ public enum DriverConformance {
         ("createEmpty", createEmpty), ("createBase", createBase), ("createSnapshot", createSnapshot),
         ("createFromTemplate", createFromTemplate), ("deepLayerRead128", { try deepLayerRead($0, depth: 128) }),
         ("diffApply", diffApply), ("changes", changes), ("echo", echo), ("diffExport", diffExport),
-        ("listLayers", listLayers),
+        ("listLayers", listLayers), ("rootMode", rootMode), ("explicitParent", explicitParent),
     ]
 
     static func with(_ factory: DriverFactory, _ body: (any DiffDriver) throws -> Void) throws {
@@ -275,6 +275,91 @@ public enum DriverConformance {
             let full = try driver.changes(id("top"), parent: nil)
             let expected = ["/a", "/dir", "/dir/c", "/dir/d"].map { Change(path: $0, kind: .add) }
             try require(full == expected, "changes against no parent: \(full)")
+        }
+    }
+
+    /// A base layer's root is 0555, read-only or writable, as containers/storage makes it; a
+    /// child's root has its parent's mode.
+    public static func rootMode(_ factory: DriverFactory) throws {
+        try with(factory) { driver in
+            try driver.create(id("ro"), parent: nil, options: CreateOptions())
+            try driver.createReadWrite(id("rw"), parent: nil, options: CreateOptions())
+            for layer in ["ro", "rw"] {
+                let mode = try driver.withMount(id(layer), options: MountOptions(readOnly: true)) { try Files.mode(of: $0) }
+                try require(mode == 0o555, "base layer \(layer)'s root is \(String(mode, radix: 8)), not 555")
+            }
+            try driver.withMount(id("rw")) { root in
+                let mode = try Files.mode(of: root)
+                try require(mode == 0o555, "a writable base layer's mounted root is \(String(mode, radix: 8)), not 555")
+                guard chmod(root.string, 0o751) == 0 else { throw ConformanceFailure("chmod of the mounted root: errno \(errno)") }
+            }
+            try driver.create(id("child"), parent: id("rw"), options: CreateOptions())
+            try driver.createReadWrite(id("rwchild"), parent: id("rw"), options: CreateOptions())
+            for layer in ["child", "rwchild"] {
+                let mode = try driver.withMount(id(layer), options: MountOptions(readOnly: true)) { try Files.mode(of: $0) }
+                try require(mode == 0o751, "child \(layer)'s root is \(String(mode, radix: 8)), not its parent's 751")
+            }
+        }
+    }
+
+    /// Changes, sizes and tar streams against the parent the caller names: a grandparent, a
+    /// sibling made from the same template, or none (an empty tree); a stream against another
+    /// layer than the layer's parent applies too.
+    public static func explicitParent(_ factory: DriverFactory) throws {
+        try with(factory) { driver in
+            try driver.createReadWrite(id("base"), parent: nil, options: CreateOptions())
+            try driver.withMount(id("base")) { root in
+                try Files.write("a", at: "a", in: root)
+                try Files.write("c", at: "dir/c", in: root)
+            }
+            try driver.createReadWrite(id("mid"), parent: id("base"), options: CreateOptions())
+            try driver.withMount(id("mid")) { root in
+                try Files.write("bb", at: "b", in: root)
+                try Files.remove("a", in: root)
+            }
+            try driver.createReadWrite(id("template"), parent: id("mid"), options: CreateOptions())
+            try driver.withMount(id("template")) { root in try Files.write("ttt", at: "t", in: root) }
+            try driver.createFromTemplate(id("copy"), template: id("template"), parent: id("mid"),
+                                          options: CreateOptions(), readWrite: false)
+
+            let own = try driver.changes(id("copy"), parent: id("mid"))
+            try require(own == [Change(path: "/t", kind: .add)], "changes against the parent: \(own)")
+            let grand = try driver.changes(id("copy"), parent: id("base"))
+            let expectedGrand = [Change(path: "/a", kind: .delete), Change(path: "/b", kind: .add), Change(path: "/t", kind: .add)]
+            try require(grand == expectedGrand, "changes against the grandparent: \(grand), expected \(expectedGrand)")
+            try require(try driver.diffSize(id("copy"), parent: id("base")) == 5, "diffSize against the grandparent")
+            let sibling = try driver.changes(id("copy"), parent: id("template"))
+            try require(sibling.isEmpty, "changes against the template it copies: \(sibling)")
+            try require(try driver.diffSize(id("copy"), parent: id("template")) == 0, "diffSize against the template")
+            let full = try driver.changes(id("copy"), parent: nil)
+            let expectedFull = ["/b", "/dir", "/dir/c", "/t"].map { Change(path: $0, kind: .add) }
+            try require(full == expectedFull, "changes against no parent: \(full), expected \(expectedFull)")
+            try require(try driver.diffSize(id("copy"), parent: nil) == 6, "diffSize against no parent")
+
+            let scratch = try Files.temporaryDirectory("strata-parent")
+            defer { try? FileManager.default.removeItem(atPath: scratch.string) }
+            func export(_ parent: LayerID?, _ name: String) throws -> FilePath {
+                let tar = scratch.appending(name)
+                let out = try FileDescriptor.open(tar, .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+                defer { try? out.close() }
+                _ = try driver.diff(id("copy"), parent: parent, to: out, options: DiffOptions())
+                return tar
+            }
+            // The full tree, applied as a base layer; the stream against the grandparent,
+            // applied to a layer on the parent (the driver replays it).
+            try driver.create(id("flat"), parent: nil, options: CreateOptions())
+            _ = try apply(driver, id("flat"), nil, tar: try export(nil, "full.tar"))
+            try driver.create(id("replayed"), parent: id("mid"), options: CreateOptions())
+            _ = try apply(driver, id("replayed"), id("base"), tar: try export(id("base"), "grand.tar"))
+            for layer in ["flat", "replayed"] {
+                try driver.withMount(id(layer), options: MountOptions(readOnly: true)) { root in
+                    let names = try Files.list(in: root)
+                    try require(names == ["b", "dir", "t"] && Files.read("b", in: root) == "bb" && Files.read("t", in: root) == "ttt"
+                                && Files.read("dir/c", in: root) == "c", "\(layer) shows \(names)")
+                }
+            }
+            let replayed = try driver.changes(id("replayed"), parent: id("base"))
+            try require(replayed == expectedGrand, "the replayed layer's changes against base: \(replayed)")
         }
     }
 

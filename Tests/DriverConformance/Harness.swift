@@ -62,6 +62,13 @@ public enum Files {
         try FileManager.default.contentsOfDirectory(atPath: path.isEmpty ? root.string : root.appending(path).string).sorted()
     }
 
+    /// The permission bits of `path` (not following a final symlink).
+    public static func mode(of path: FilePath) throws -> UInt32 {
+        var st = stat()
+        guard lstat(path.string, &st) == 0 else { throw ConformanceFailure("lstat \(path): errno \(errno)") }
+        return UInt32(st.st_mode) & 0o7777
+    }
+
     /// Runs a shell command, throwing when it fails.
     public static func shell(_ command: String) throws {
         let process = Process()

@@ -240,15 +240,54 @@ struct ContainersStorageInteropTests {
         expected.files["."]?.mtime = nil
         actual.files["."]?.mtime = nil
         let differences = expected.differences(from: actual)
-        // The root: containers-storage 1.43 ignores a stream's `./` entry and makes every layer
-        // root 0555 root:root (a child takes its parent's); Strata's driver makes a base root
-        // 0755 and applies the `./` entry's mode, owner and times (as umoci does).
+        // The root: both drivers make a new layer's root 0555 root:root (a child takes its
+        // parent's; see newLayerRootModes), but containers-storage 1.43 ignores a stream's `./`
+        // entry, while Strata applies its mode, owner and times (as umoci does).
         let rootLines = differences.filter { $0.hasPrefix(".: ") }
         #expect(differences.filter { !$0.hasPrefix(".: ") } == [],
                 "Strata's merged view differs from containers-storage's:\n\(differences.joined(separator: "\n"))")
         #expect(strataTree.files["."]?.mode == 0o751, "Strata applies the stream's ./ entry")
-        withKnownIssue("containers-storage ignores the stream's ./ entry (layer roots 0555); Strata applies it") {
+        // Owner and the rest of the root agree; only the mode the `./` entry carries differs.
+        #expect(rootLines.allSatisfy { $0.hasPrefix(".: mode ") }, "\(rootLines.joined(separator: "\n"))")
+        withKnownIssue("containers-storage ignores the stream's ./ entry (0751) and keeps the new layer's 0555; Strata applies it") {
             #expect(rootLines.isEmpty, "\(rootLines.joined(separator: "\n"))")
+        }
+    }
+
+    @Test("A new layer's root has containers-storage's mode: 0555 for a base layer, read-only or writable; the parent's for a child")
+    func newLayerRootModes() throws {
+        let scratch = Scratch("root-modes")
+        defer { scratch.close() }
+        let cs = try ContainersStorage(in: scratch)
+        defer { cs.close() }
+        let driver = try OverlayDriver(home: FilePath(try scratch.directory("strata/overlay")),
+                                       runHome: FilePath(try scratch.directory("strata/run")))
+        func mode(_ path: String) throws -> UInt32 {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.uint32Value ?? 0
+        }
+        try cs("create-layer", "--id", "ro", "--readonly")
+        try cs("create-layer", "--id", "rw")
+        try driver.create(LayerID("ro"), parent: nil, options: CreateOptions())
+        try driver.createReadWrite(LayerID("rw"), parent: nil, options: CreateOptions())
+        for layer in ["ro", "rw"] {
+            let strataMode = try mode(driver.home.appending("\(layer)/diff").string)
+            #expect(strataMode == (try mode(cs.diffDirectory(layer))), "\(layer): Strata \(String(strataMode, radix: 8))")
+            #expect(strataMode == 0o555)
+        }
+        // A parent whose root someone changed: the child copies it, on both sides.
+        #expect(chmod(cs.diffDirectory("rw"), 0o751) == 0 && chmod(driver.home.appending("rw/diff").string, 0o751) == 0)
+        try cs("create-layer", "--id", "child", "rw")
+        try driver.createReadWrite(LayerID("child"), parent: LayerID("rw"), options: CreateOptions())
+        #expect(try mode(driver.home.appending("child/diff").string) == (try mode(cs.diffDirectory("child"))))
+        #expect(try mode(cs.diffDirectory("child")) == 0o751)
+        // And the mounted roots.
+        for layer in ["ro", "child"] {
+            let csMerged = try cs("mount", layer).trimmingCharacters(in: .whitespacesAndNewlines)
+            defer { _ = try? cs("unmount", layer) }
+            let merged = try driver.get(LayerID(layer), options: MountOptions())
+            defer { try? driver.put(LayerID(layer)) }
+            #expect(try mode(merged.string) == (try mode(csMerged)), "\(layer) mounted")
+            #expect(try mode(merged.string) == (layer == "ro" ? 0o555 : 0o751), "\(layer) mounted")
         }
     }
 

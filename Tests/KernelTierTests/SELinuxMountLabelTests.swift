@@ -64,6 +64,45 @@ struct SELinuxMountLabelTests {
         #expect(try SELinux.label(ofPath: dirs.merged + "/new") == Self.label)
     }
 
+    /// `strata mount --label` with categories the loaded policy does not define (it has c0-c3
+    /// and c1023, not c5): one error line naming the level, and no mount made.
+    @Test func strataRefusesAnUndefinedCategoryBeforeMount() throws {
+        let base = try temporaryDirectory("strata-cli-label")
+        defer {
+            _ = try? runStrata(base, ["cleanup"])
+            removeTree(base)
+        }
+        #expect(try runStrata(base, ["create-layer", "image"]).status == 0)
+        #expect(try runStrata(base, ["create-layer", "container", "--parent", "image", "--rw"]).status == 0)
+        func containerMounted() -> Bool {
+            let table = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+            return table.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first?.hasPrefix(base) == true
+                && $0.contains("/container/merged") }
+        }
+
+        let bad = "system_u:object_r:container_file_t:s0:c5"
+        #expect(!SELinux.isValid(context: bad))
+        let refused = try runStrata(base, ["mount", "container", "--label", bad])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "strata: label mount: '\(bad)' is not a valid context in the loaded SELinux policy: "
+                + "its level 's0:c5' is not valid (its user, role and type are)\n", "\(refused.stderr)")
+        #expect(!containerMounted(), "a mount was made")
+
+        let unknownType = "system_u:object_r:strata_no_such_type_t:s0"
+        let refusedType = try runStrata(base, ["mount", "container", "--label", unknownType])
+        #expect(refusedType.status == 1 && refusedType.stderr.contains("its type 'strata_no_such_type_t' is not valid"),
+                "\(refusedType.stderr)")
+
+        // Categories the policy defines mount, and label the files.
+        let good = "system_u:object_r:container_file_t:s0:c1,c2"
+        let mounted = try runStrata(base, ["mount", "container", "--label", good])
+        #expect(mounted.status == 0, "\(mounted.stderr)")
+        let merged = mounted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(containerMounted())
+        #expect(try SELinux.label(ofPath: merged) == good)
+        #expect(try runStrata(base, ["unmount", "container"]).status == 0)
+    }
+
     @Test func contextWithATypeTheKernelDoesNotKnowIsRefused() throws {
         let unknown = "system_u:object_r:strata_no_such_type_t:s0"
         #expect(!SELinux.isValid(context: unknown))
@@ -71,4 +110,31 @@ struct SELinuxMountLabelTests {
         defer { dirs.remove() }
         #expect(dirs.mount(context: unknown) == EINVAL)
     }
+}
+
+/// The `strata` binary built beside this test bundle.
+func strataBinary() -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("strata").path) && dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("strata").path
+}
+
+/// Runs `strata` on a store under `base`, with the global options before the subcommand;
+/// returns its status and what it printed on each stream.
+func runStrata(_ base: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: strataBinary())
+    process.arguments = ["--root", base + "/root", "--run-root", base + "/run"] + arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }

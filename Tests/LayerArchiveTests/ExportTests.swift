@@ -169,7 +169,7 @@ struct ExportTests {
         #expect(records.allSatisfy { $0.hardlink == nil })
     }
 
-    @Test("a metacopy file (data in a lower layer) is refused with a clear error")
+    @Test("a metacopy file with no lower holding its data is refused with a clear error")
     func metacopyFilesAreRefused() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
@@ -179,8 +179,27 @@ struct ExportTests {
             try exportLayer(scratch.path)
         } throws: { error in
             guard let error = error as? StorageError else { return false }
-            return error.path == "/d/meta" && error.code == .unsupported && error.reason.contains("metacopy")
+            return error.path == "/d/meta" && error.code == .corrupt && error.reason.contains("metacopy")
         }
+    }
+
+    @Test("a metacopy file exports the data of the first lower that holds it (past metacopy lowers, at its redirect)")
+    func metacopyFilesExportLowerData() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        try shell("""
+            set -e; cd '\(scratch(""))'; mkdir -p layer/d copy/d base/d
+            truncate -s 5 layer/d/meta copy/d/meta; printf hello > base/d/meta
+            truncate -s 3 layer/d/moved; printf old > base/d/orig
+            """)
+        for file in ["layer/d/meta", "copy/d/meta", "layer/d/moved"] {
+            try setAttribute(scratch(file), "trusted.overlay.metacopy", [])
+        }
+        try setAttribute(scratch("layer/d/moved"), "trusted.overlay.redirect", Array("/d/orig".utf8))
+        let records = try readTar(try exportLayer(scratch("layer"), lowers: [scratch("copy"), scratch("base")]).bytes).records
+        #expect(records.first { $0.path == "d/meta" }?.content == Array("hello".utf8))
+        #expect(records.first { $0.path == "d/moved" }?.content == Array("old".utf8))
+        #expect(records.allSatisfy { $0.xattrs.keys.allSatisfy { !$0.hasPrefix("trusted.") } })
     }
 
     @Test("an opaque directory gets .wh..wh..opq only when a lower has the directory")

@@ -63,10 +63,13 @@ enum ChildProcess {
                 case "remap":
                     // Remaps to MAP (uids and gids alike) with a shifter that kills this process
                     // (SIGKILL) after KILL_AFTER entries: a crash at a chosen point.
-                    let injected = ShiftOptions(threads: 1, faultInjection: .kill(afterEntries: Int(words[3])!))
+                    // An optional fifth word names the tree the fault is injected into.
+                    let injected = ShiftOptions(threads: 1, faultInjection: .kill(afterEntries: Int(words[3])!),
+                                                faultInjectionTree: words.count > 4 ? words[4] : nil)
                     let remapper = try OverlayDriver(home: root.appending("home"), runHome: root.appending("run"),
                                                      options: DriverOptions(parsing: ["skip_mount_home=true"]),
                                                      shifter: LayerShifter(home: root.appending("home"), options: injected))
+                    remapper.shiftsParentsByCopy = true  // a child's remap copies its parents (diff1)
                     let id = try LayerID(words[1])
                     let ranges = try IDMap.parseList(words[2])
                     try remapper.updateLayerIDMap(id, toContainer: remapper.idMappings(of: id),

@@ -57,6 +57,45 @@ struct DeepStackTests {
         #expect(!driver.exists(try LayerID("layer500")))
     }
 
+    @Test("a writable layer on 500 ancestors mounts (500 lowers and the upper); read-only, it is one too many")
+    func writableOnFiveHundred() throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let driver = try store.driver()
+        let layers = try buildChain(driver, count: 500)
+        let container = try LayerID("container")
+        try driver.createReadWrite(container, parent: layers.last, options: CreateOptions())
+        let merged = try driver.get(container, options: MountOptions())
+        try expectEveryLayerFile(in: merged, count: 500)
+        try Files.write("mine", at: "own", in: merged)
+        #expect(Files.read("own", in: store.home.appending("container/diff")) == "mine")
+        try driver.put(container)
+
+        // Mounted read-only, its own diff is a 501st lower: the mount-time guard says so.
+        #expect {
+            try driver.get(container, options: MountOptions(readOnly: true))
+        } throws: { error in
+            let e = error as! StorageError
+            return e.code == .invalidArgument && e.reason.contains("501 lower layers") && e.reason.contains("500")
+        }
+        // Create-time guards: a read-only layer 501 deep, and anything on the container.
+        #expect {
+            try driver.create(LayerID("image501"), parent: layers.last, options: CreateOptions())
+        } throws: { error in
+            let e = error as! StorageError
+            return e.code == .invalidArgument && e.reason.contains("501 layers deep")
+        }
+        #expect {
+            try driver.createReadWrite(LayerID("on-container"), parent: container, options: CreateOptions())
+        } throws: { error in
+            let e = error as! StorageError
+            return e.code == .invalidArgument && e.reason.contains("502 layers deep")
+        }
+        #expect(!driver.exists(try LayerID("image501")))
+        #expect(!driver.exists(try LayerID("on-container")))
+        #expect(store.mounts().isEmpty)
+    }
+
     @Test("a read-write layer over 1, 100 and 128 lowers shows every lower's file")
     func depths() throws {
         let store = try TemporaryStore()

@@ -132,12 +132,14 @@ struct DiscardAndReplayTests {
 }
 
 /// The child half of `manyHardLinkGroups`: lowers its descriptor limit, then applies the tar to
-/// `layer2` against `layer0` (through a mount). Does nothing unless started by that test.
+/// `layer2` against `layer0` (through a mount). Skipped unless started by that test.
 @Suite struct LowFileLimitApplyEntry {
     static let variable = "STRATA_LOW_NOFILE_APPLY"
 
-    @Test func lowFileLimitApplyEntry() throws {
-        guard let orders = ProcessInfo.processInfo.environment[Self.variable] else { return }
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[LowFileLimitApplyEntry.variable] != nil,
+                   "entry point for manyHardLinkGroups' child process; runs only in that child"))
+    func lowFileLimitApplyEntry() throws {
+        let orders = try #require(ProcessInfo.processInfo.environment[Self.variable])
         let parts = orders.split(separator: ";").map(String.init)
         let root = FilePath(parts[0])
         var status: Int32 = 0

@@ -17,9 +17,12 @@ struct RemapRollbackTests {
                                    gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)])
 
     /// A driver on `store` whose shifter is the real chown walk, with `fault` injected.
+    /// It copies a child's parents into `diff1` (the path kernels without idmapped lowers take).
     private func driver(_ store: TemporaryStore, fault: ShiftFaultInjection? = nil) throws -> OverlayDriver {
-        try OverlayDriver(home: store.home, runHome: store.runHome, options: DriverOptions(parsing: ["skip_mount_home=true"]),
-                          shifter: LayerShifter(home: store.home, options: ShiftOptions(threads: 1, faultInjection: fault)))
+        let driver = try OverlayDriver(home: store.home, runHome: store.runHome, options: DriverOptions(parsing: ["skip_mount_home=true"]),
+                                       shifter: LayerShifter(home: store.home, options: ShiftOptions(threads: 1, faultInjection: fault)))
+        driver.shiftsParentsByCopy = true
+        return driver
     }
 
     /// Runs a shell script and returns its standard output.
@@ -86,8 +89,8 @@ struct RemapRollbackTests {
     }
 
     /// Runs the remap in a child process that kills itself after `killAfter` entries.
-    private func crashRemap(_ store: TemporaryStore, _ layer: String, killAfter: Int) throws {
-        let process = try ChildProcess.start(store, ["remap \(layer) 0:100000:65536 \(killAfter)"])
+    private func crashRemap(_ store: TemporaryStore, _ layer: String, killAfter: Int, in tree: String? = nil) throws {
+        let process = try ChildProcess.start(store, ["remap \(layer) 0:100000:65536 \(killAfter)" + (tree.map { " " + $0 } ?? "")])
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL,
                 "the remap was not killed: \(process.terminationReason) \(process.terminationStatus) \(ChildProcess.errors(store))")
@@ -102,7 +105,7 @@ struct RemapRollbackTests {
     private func expectRolledBack(_ store: TemporaryStore, _ driver: OverlayDriver, layer: String, diff: FilePath,
                                   before: String) throws {
         #expect(try snapshot(diff) == before)
-        for name in ["remapping", "remapping.undo", "remapping.undo.new", "idmaps"] {
+        for name in ["remapping", "remapping.undo", "remapping.undo.new", "idmaps", "diff1", "diff1.staging", "work1.staging"] {
             #expect(!exists(store, "\(layer)/\(name)"), "\(layer)/\(name) is left")
         }
         #expect(try driver.idMappings(of: LayerID(layer)) == .identity)
@@ -116,6 +119,17 @@ struct RemapRollbackTests {
         try driver.updateLayerIDMap(LayerID(layer), toContainer: .identity, toHost: Self.mapped, mountLabel: nil)
         #expect(try driver.idMappings(of: LayerID(layer)) == Self.mapped)
         #expect(try sh("cd '\(diff)' && find . ! -type c ! -uid 100000 ! -uid 101000 ! -uid 100033 | wc -l") == "0\n")
+        if layer == "child" {
+            // The parents' files have a shifted copy below the layer's own: every name, both
+            // names of the hard link included, shows shifted, and `diff` holds only its own.
+            #expect(exists(store, "child/diff1"))
+            let shifted = try driver.get(LayerID(layer), options: MountOptions())
+            #expect(try sh("cd '\(shifted)' && find . ! -uid 100000 ! -uid 101000 ! -uid 100033 | wc -l") == "0\n")
+            #expect(try sh("stat -c '%u %h' '\(shifted)/usr/bin/hard' '\(shifted)/usr/bin/tool1'") == "100000 1\n100000 1\n")
+            #expect(try sh("cat '\(shifted)/usr/bin/hard'") == "1\n")
+            try driver.put(LayerID(layer))
+            #expect(try sh("cd '\(diff)' && find . | sort") == ".\n./gone\n./own\n./shared\n./shared/mine\n")
+        }
         #expect(try driver.check(repair: false).isClean)
         #expect(store.mounts().isEmpty, "\(store.mounts())")
     }
@@ -141,8 +155,29 @@ struct RemapRollbackTests {
         try expectRolledBack(store, driver, layer: "base", diff: diff, before: before)
     }
 
-    @Test("a child layer's remap killed part-way is unmounted, its copy-ups removed and its files restored by cleanup",
+    @Test("a child layer's remap killed while copying its parents' owners leaves only the copy, which cleanup removes",
           arguments: [0, 9, -1])
+    func childLayerCrashWhileCopying(killAfter: Int) throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let driver = try driver(store)
+        _ = try makeBase(driver)
+        let diff = try makeChild(driver)
+        let before = try snapshot(diff)
+        // The copy's walk goes through a mount of the parents: every name, both of a hard link.
+        let total = try entries(driver.home.appending("base/diff")) + 1
+        try crashRemap(store, "child", killAfter: killAfter < 0 ? total : killAfter, in: "merged")
+        #expect(exists(store, "child/remapping") && !exists(store, "child/remapping.undo"))
+        #expect(exists(store, "child/diff1.staging") && !exists(store, "child/diff1"))
+        #expect(!store.mounts().isEmpty, "the killed remap's mount is gone")
+        #expect(try snapshot(diff) == before)
+        #expect(try driver.check(repair: false).problems.contains { $0.kind == .interruptedRemap })
+        try driver.cleanup()
+        try expectRolledBack(store, driver, layer: "child", diff: diff, before: before)
+    }
+
+    @Test("a child layer's remap killed while shifting its own files is unmounted and restored by cleanup",
+          arguments: [0, 2, -1])
     func childLayerCrash(killAfter: Int) throws {
         let store = try TemporaryStore()
         defer { store.destroy() }
@@ -150,16 +185,34 @@ struct RemapRollbackTests {
         _ = try makeBase(driver)
         let diff = try makeChild(driver)
         let before = try snapshot(diff)
-        let merged = try driver.get(LayerID("child"), options: MountOptions())
-        let total = try entries(merged)
-        try driver.put(LayerID("child"))
-        #expect(total == 17)
-        try crashRemap(store, "child", killAfter: killAfter < 0 ? total : killAfter)
+        let total = try entries(diff)
+        #expect(total == 5)
+        try crashRemap(store, "child", killAfter: killAfter < 0 ? total : killAfter, in: "diff")
         #expect(exists(store, "child/remapping") && exists(store, "child/remapping.undo"))
-        #expect(!store.mounts().isEmpty, "the killed remap's mount is gone")
+        // The copy is complete but not renamed in; its mount is gone.
+        #expect(exists(store, "child/diff1.staging") && !exists(store, "child/diff1"))
+        #expect(store.mounts().isEmpty, "\(store.mounts())")
         if killAfter != 0 { #expect(try snapshot(diff) != before) }
 
         #expect(try driver.check(repair: false).problems.contains { $0.kind == .interruptedRemap })
+        try driver.cleanup()
+        try expectRolledBack(store, driver, layer: "child", diff: diff, before: before)
+    }
+
+    @Test("killed after the copy was renamed in: the rollback removes it with the journal's owners put back")
+    func childKilledAfterInstalling() throws {
+        let store = try TemporaryStore()
+        defer { store.destroy() }
+        let driver = try driver(store)
+        _ = try makeBase(driver)
+        let diff = try makeChild(driver)
+        let before = try snapshot(diff)
+        try crashRemap(store, "child", killAfter: try entries(diff), in: "diff")
+        // What the remap does next: rename the copy in, then record the new mapping.
+        try FileManager.default.moveItem(atPath: store.home.appending("child/diff1.staging").string,
+                                         toPath: store.home.appending("child/diff1").string)
+        try "uid 0:100000:65536\ngid 0:100000:65536\n".write(toFile: store.home.appending("child/idmaps").string,
+                                                          atomically: true, encoding: .utf8)
         try driver.cleanup()
         try expectRolledBack(store, driver, layer: "child", diff: diff, before: before)
     }
@@ -172,7 +225,7 @@ struct RemapRollbackTests {
         _ = try makeBase(driver)
         let diff = try makeChild(driver)
         let before = try snapshot(diff)
-        try crashRemap(store, "child", killAfter: 4)
+        try crashRemap(store, "child", killAfter: 4, in: "diff")
         let report = try driver.check(repair: true)
         #expect(report.repairs.contains { $0.hasPrefix("rolled back interrupted remap: ") }, "\(report.repairs)")
         #expect(report.isClean, "\(report.remaining)")
@@ -268,7 +321,7 @@ struct RemapRollbackTests {
         _ = try makeBase(driver)
         let diff = try makeChild(driver)
         let before = try snapshot(diff)
-        try crashRemap(store, "child", killAfter: 6)
+        try crashRemap(store, "child", killAfter: 3, in: "diff")
         #expect(try snapshot(diff) != before)
         let merged = try driver.get(LayerID("child"), options: MountOptions())
         #expect(try FileDescriptor.currentWorkingDirectory.status(at: merged.appending("etc/passwd")).userID.rawValue == 1000)
