@@ -156,6 +156,7 @@ public final class Snapshotter: @unchecked Sendable {
                     options.quota = .none
                     try driver.create(record.layer, parent: parentRecord?.layer, options: options)
                 }
+                if parentRecord == nil { try setBaseRootMode(record.layer) }
                 FaultInjection.point("prepare-after-layer")
                 let mounts = try mounts(of: record)
                 try store.setState(record.id, .ready)
@@ -292,6 +293,18 @@ public final class Snapshotter: @unchecked Sendable {
     private func mergedPath(_ layer: LayerID) throws(StorageError) -> FilePath {
         let items = try driver.metadata(of: layer)
         return FilePath(items.first { $0.key == "MergedDir" }?.value ?? "")
+    }
+
+    /// containerd's snapshotters give a snapshot on no parent a 0755 root (its testsuite checks
+    /// it); the driver makes a base layer's root 0555, as containers/storage does.
+    private func setBaseRootMode(_ layer: LayerID) throws(StorageError) {
+        let items = try driver.metadata(of: layer)
+        guard let upper = items.first(where: { $0.key == "UpperDir" })?.value else { return }
+        do throws(Errno) {
+            try FileDescriptor.currentWorkingDirectory.changeMode(at: FilePath(upper), permissions: FilePermissions(rawValue: 0o755))
+        } catch {
+            throw StorageError("set snapshot root mode", path: upper, errno: error)
+        }
     }
 
     /// Mounts the layer through the driver (once; the mount stays until the snapshot is committed
