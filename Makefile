@@ -19,15 +19,19 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # the interop tests, debootstrap for the main job's root filesystem, python3 for the crash-injection
 # and concurrency programs the reliability tests run; runc, crun and busybox-static for the runtime
 # tier's containers and the main job's; podman for its storage.conf examples and, with skopeo, for
-# the archives the import tests make).
+# the archives the import tests make; for the containerd snapshotter: SQLite's headers, containerd
+# for its container tests, Go and containerd's Go sources for containerd's snapshotter test suite,
+# protoc for scripts/snapshotter/generate-protos).
 DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl attr libcap2-bin \
                    xfsprogs zstd pkg-config tar gzip e2fsprogs util-linux umoci containers-storage \
-                   debootstrap python3 podman skopeo runc crun busybox-static
+                   debootstrap python3 podman skopeo runc crun busybox-static \
+                   libsqlite3-dev containerd golang-go golang-github-containerd-containerd-dev \
+                   protobuf-compiler
 
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
 
-.PHONY: test host-test fuzz-smoke run bench deps build build-release clean
+.PHONY: test host-test fuzz-smoke run bench deps build build-release clean snapshotter-testsuite
 
 # The kernel tier's targets (kernel-test and its steps); it uses SWIFT as set above.
 include mk/kernel-tier.mk
@@ -49,9 +53,11 @@ build-release: deps
 	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata
 	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata-bench
 
-## test: every test, host first, a short fuzzing run, then the kernel tier; fails on any failure
+## test: every test, host first (then containerd's snapshotter suite), a short fuzzing run, then
+## the kernel tier; fails on any failure
 ## or when nothing ran.
 test: host-test
+	$(MAKE) --no-print-directory snapshotter-testsuite
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory kernel-test
 
@@ -78,5 +84,10 @@ run: build-release
 bench: build-release
 	.build/release/strata-bench run $(BENCH_ARGS)
 
+## snapshotter-testsuite: containerd's snapshotter test suite (Go, offline) against
+## strata-snapshotter and containerd's own overlayfs snapshotter, side by side.
+snapshotter-testsuite: build
+	scripts/snapshotter/run-testsuite .build/debug/strata-snapshotter
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-go

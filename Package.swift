@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Overlay", targets: ["Overlay"]),
         .library(name: "StrataCLI", targets: ["StrataCLI"]),
         .executable(name: "strata", targets: ["strata"]),
+        .library(name: "ContainerdSnapshotter", targets: ["ContainerdSnapshotter"]),
+        .executable(name: "strata-snapshotter", targets: ["strata-snapshotter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -22,6 +24,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // The containerd snapshotter's gRPC (ContainerdSnapshotter only).
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
     ],
     targets: [
         // C shims and system libraries
@@ -97,6 +104,25 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]),
         .executableTarget(name: "strata", dependencies: ["StrataCLI"]),
+
+        // containerd's Snapshots service over the driver (a proxy snapshotter); nothing else
+        // imports it. Generated/ is protoc's output (scripts/snapshotter/generate-protos).
+        .systemLibrary(
+            name: "CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]),
+        .target(
+            name: "ContainerdSnapshotter",
+            dependencies: [
+                "Overlay", "GraphDriver", "ProjectQuota", "MountLabel", "IDShift", "StrataSystem", "CSQLite",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .executableTarget(name: "strata-snapshotter", dependencies: ["ContainerdSnapshotter"]),
 
         // The driver conformance suite: written against the GraphDriver protocols, so that any
         // driver can run it.
@@ -222,6 +248,16 @@ let package = Package(
                     verb: "check-host",
                     description: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux"),
                 permissions: [])),
+        .testTarget(
+            name: "ContainerdSnapshotterTests",
+            dependencies: [
+                "ContainerdSnapshotter", "Overlay", "GraphDriver", "StrataSystem", "TestTiers",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .testTarget(
             name: "IDShiftTests",
             dependencies: ["IDShift", "GraphDriver", "StrataSystem",

@@ -1,0 +1,6 @@
+import ContainerdSnapshotter
+
+@main
+enum StrataSnapshotter {
+    static func main() async { await SnapshotterCommand.runMain() }
+}
