@@ -11,11 +11,9 @@ import Glibc
 /// A layer blob decompressed on a thread of its own into a pipe, hashing the uncompressed bytes
 /// on the way: the applier reads a plain tar from `output`, and `finish()` gives the diff ID.
 ///
-/// The blob is a whole file (a layout's blob), a byte range of an archive (a member of an
-/// oci-archive or docker-archive tarball) or an entry of a compressed archive. For the last two
-/// the blob's own bytes are hashed too (`blob`); a plain range is copied straight into the pipe,
-/// anything else goes through a second pipe, fed by a thread that reads the range or
-/// decompresses the archive up to the entry.
+/// The blob is a whole file (a layout's blob) or a member of an oci-archive or docker-archive
+/// tarball. For a member the blob's own bytes are hashed too (`blob`): they go through a second
+/// pipe, fed by a thread that reads the archive with libarchive up to the member.
 final class UncompressedStream: @unchecked Sendable {
     /// The read end of the pipe, for the applier.
     let output: FileDescriptor
@@ -32,10 +30,8 @@ final class UncompressedStream: @unchecked Sendable {
     private enum Input {
         /// A whole file, opened (and closed) by the stream.
         case file(FileDescriptor)
-        /// `size` bytes at `offset` of a file the caller keeps open.
-        case range(FileDescriptor, offset: Int64, size: Int64)
-        /// The entry numbered `ordinal` of the compressed tar at `path`.
-        case compressedMember(path: String, ordinal: Int)
+        /// The member numbered `ordinal` of the tar at `path`.
+        case member(path: String, ordinal: Int)
     }
 
     /// Streams the whole file at `path`.
@@ -49,16 +45,10 @@ final class UncompressedStream: @unchecked Sendable {
         try self.init(input: .file(input), path: path.string)
     }
 
-    /// Streams `size` bytes at `offset` of `file` (which stays open until `finish()` or `close()`);
-    /// `path` names the blob in errors.
-    convenience init(file: FileDescriptor, offset: Int64, size: Int64, path: String) throws(StorageError) {
-        try self.init(input: .range(file, offset: offset, size: size), path: path)
-    }
-
-    /// Streams the entry numbered `ordinal` of the compressed tar at `archive` (a pass of
-    /// ``CompressedTar`` feeds it); `path` names the blob in errors.
-    convenience init(compressedArchive archive: String, ordinal: Int, path: String) throws(StorageError) {
-        try self.init(input: .compressedMember(path: archive, ordinal: ordinal), path: path)
+    /// Streams the member numbered `ordinal` of the tar at `archive` (plain or compressed; a pass
+    /// of ``ImageArchive/stream(path:ordinal:_:)`` feeds it); `path` names the blob in errors.
+    convenience init(archive: String, ordinal: Int, path: String) throws(StorageError) {
+        try self.init(input: .member(path: archive, ordinal: ordinal), path: path)
     }
 
     private init(input: Input, path: String) throws(StorageError) {
@@ -105,25 +95,10 @@ final class UncompressedStream: @unchecked Sendable {
             switch input {
             case .file(let fd):
                 digest = try decompress(from: fd)
-            case .range(let file, let offset, let size):
-                let magic = try ImageArchive.peek(file, at: offset, count: Int(min(size, 4)), path: path)
-                let compressed = magic.starts(with: [0x1F, 0x8B]) || magic == [0x28, 0xB5, 0x2F, 0xFD]
-                if compressed {
-                    digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
-                        try self.copy(file, offset: offset, size: size, to: feed, hasher: &hasher)
-                        return size
-                    })
-                } else {
-                    var hasher = SHA256()
-                    try copy(file, offset: offset, size: size, to: writeEnd, hasher: &hasher)
-                    digest = "sha256:" + OCIImporter.hex(hasher.finalize())
-                    rawDigest = digest
-                    rawSize = size
-                }
-            case .compressedMember(let archive, let ordinal):
+            case .member(let archive, let ordinal):
                 digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
                     var size: Int64 = 0
-                    try CompressedTar.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
+                    try ImageArchive.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
                         hasher.update(bufferPointer: chunk)
                         do throws(Errno) { try feed.writeFully(chunk) } catch {
                             throw StorageError("decompress layer", errno: error)
@@ -186,27 +161,6 @@ final class UncompressedStream: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Copies `size` bytes at `offset` of `file` to `destination` in 1 MiB preads, hashing them.
-    private func copy(_ file: FileDescriptor, offset: Int64, size: Int64, to destination: FileDescriptor,
-                      hasher: inout SHA256) throws(StorageError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var done: Int64 = 0
-        while done < size {
-            let want = Int(min(Int64(buffer.count), size - done))
-            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
-            let n = try TarIndex.readFully(file, into: chunk, at: offset + done, path: path)
-            guard n == want else {
-                throw StorageError(.malformedArchive, "read layer", path: path, reason: "the archive is truncated inside a layer")
-            }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
-            do throws(Errno) { try destination.writeFully(UnsafeRawBufferPointer(chunk)) } catch {
-                throw StorageError("decompress layer", errno: error)
-            }
-            done += Int64(n)
-        }
-    }
-
     /// Waits for the decompressor and returns the uncompressed stream's digest.
     func finish() throws(StorageError) -> String {
         close()
@@ -215,7 +169,7 @@ final class UncompressedStream: @unchecked Sendable {
     }
 
     /// The digest and size of the blob's own bytes (compressed or not), after `finish()`; only
-    /// for a range.
+    /// for an archive's member.
     var blob: (digest: String, size: Int64)? { rawDigest.map { ($0, rawSize) } }
 
     /// Ends the stream (joining the thread); safe to call twice.
