@@ -12,8 +12,9 @@ import Glibc
 /// on the way: the applier reads a plain tar from `output`, and `finish()` gives the diff ID.
 ///
 /// The blob is a whole file (a layout's blob) or a member of an oci-archive or docker-archive
-/// tarball. For a member the blob's own bytes are hashed too (`blob`): they go through a second
-/// pipe, fed by a thread that reads the archive with libarchive up to the member.
+/// tarball, read by a pass of libarchive up to the member. For a member the blob's own bytes are
+/// hashed too (`blob`); a plain one goes straight into the pipe, a compressed one through a
+/// second pipe into a decompressor thread.
 final class UncompressedStream: @unchecked Sendable {
     /// The read end of the pipe, for the applier.
     let output: FileDescriptor
@@ -96,21 +97,74 @@ final class UncompressedStream: @unchecked Sendable {
             case .file(let fd):
                 digest = try decompress(from: fd)
             case .member(let archive, let ordinal):
-                digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
-                    var size: Int64 = 0
-                    try ImageArchive.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
-                        hasher.update(bufferPointer: chunk)
-                        do throws(Errno) { try feed.writeFully(chunk) } catch {
-                            throw StorageError("decompress layer", errno: error)
-                        }
-                        size += Int64(chunk.count)
-                    }
-                    return size
-                })
+                digest = try stream(member: ordinal, of: archive)
             }
         } catch {
             failure = error
         }
+    }
+
+    /// Streams the member numbered `ordinal` of `archive`, hashing its own bytes: a plain layer
+    /// straight into the pipe, a gzip or zstd one (told by its first bytes) through a second pipe
+    /// into a decompressor on a thread of its own. Returns the uncompressed digest.
+    private func stream(member ordinal: Int, of archive: String) throws(StorageError) -> String {
+        var rawHasher = SHA256()
+        var size: Int64 = 0
+        var target = writeEnd
+        var decompressor: (thread: pthread_t, read: FileDescriptor, write: FileDescriptor)?
+        var decompressed: Result<String, StorageError>?
+        let streamed: Result<Void, StorageError>
+        do throws(StorageError) {
+            try ImageArchive.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
+                if size == 0, decompressor == nil, Self.isCompressed(chunk) {
+                    let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
+                    do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
+                        throw StorageError("decompress layer", path: path, errno: error)
+                    }
+                    do throws(StorageError) {
+                        let thread = try Self.start { [self] in
+                            do throws(StorageError) { decompressed = .success(try decompress(from: feedRead)) } catch {
+                                decompressed = .failure(error)
+                            }
+                            // The rest of the blob is still the blob's: drain it so the feeding
+                            // ends and the blob digest covers every byte.
+                            Self.drain(feedRead)
+                        }
+                        decompressor = (thread, feedRead, feedWrite)
+                        target = feedWrite
+                    } catch {
+                        feedRead.closeQuietly()
+                        feedWrite.closeQuietly()
+                        throw error
+                    }
+                }
+                rawHasher.update(bufferPointer: chunk)
+                do throws(Errno) { try target.writeFully(chunk) } catch {
+                    throw StorageError("decompress layer", errno: error)
+                }
+                size += Int64(chunk.count)
+            }
+            streamed = .success(())
+        } catch {
+            streamed = .failure(error)
+        }
+        let raw = "sha256:" + OCIImporter.hex(rawHasher.finalize())
+        rawDigest = raw
+        rawSize = size
+        guard let decompressor else {
+            try streamed.get()
+            return raw
+        }
+        decompressor.write.closeQuietly()
+        pthread_join(decompressor.thread, nil)
+        decompressor.read.closeQuietly()
+        try streamed.get()
+        guard let decompressed else { return raw }
+        return try decompressed.get()
+    }
+
+    private static func isCompressed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.starts(with: [0x1F, 0x8B]) || bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD])
     }
 
     /// Decompresses `input` into the pipe; returns the uncompressed digest.
@@ -125,40 +179,6 @@ final class UncompressedStream: @unchecked Sendable {
             }
         }
         return "sha256:" + OCIImporter.hex(hasher.finalize())
-    }
-
-    /// Decompresses a blob through a second pipe, which `feed` fills (hashing the blob's own
-    /// bytes, and returning their count) on a thread of its own.
-    private func decompress(fedBy feed: @escaping (FileDescriptor, inout SHA256) throws(StorageError) -> Int64) throws(StorageError) -> String {
-        let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
-        do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
-            throw StorageError("decompress layer", path: path, errno: error)
-        }
-        var feedFailure: StorageError?
-        var rawHasher = SHA256()
-        var fedSize: Int64 = 0
-        let feeder: pthread_t
-        do throws(StorageError) {
-            feeder = try Self.start {
-                defer { feedWrite.closeQuietly() }
-                do throws(StorageError) { fedSize = try feed(feedWrite, &rawHasher) } catch { feedFailure = error }
-            }
-        } catch {
-            feedRead.closeQuietly()
-            feedWrite.closeQuietly()
-            throw error
-        }
-        let result: Result<String, StorageError>
-        do throws(StorageError) { result = .success(try decompress(from: feedRead)) } catch { result = .failure(error) }
-        // The rest of the blob is still the blob's: drain it so the feeder ends and the blob
-        // digest covers every byte.
-        Self.drain(feedRead)
-        feedRead.closeQuietly()
-        pthread_join(feeder, nil)
-        if let feedFailure { throw feedFailure }
-        rawDigest = "sha256:" + OCIImporter.hex(rawHasher.finalize())
-        rawSize = fedSize
-        return try result.get()
     }
 
     /// Waits for the decompressor and returns the uncompressed stream's digest.
