@@ -1,5 +1,6 @@
 import FoundationEssentials
 import GraphDriver
+import LayerArchive
 
 /// One entry of a docker-archive's `manifest.json`, as `docker save` and `podman save` write it.
 struct DockerArchiveManifest: Codable {
@@ -68,7 +69,7 @@ struct DockerArchiveReader {
     /// (`blobs/sha256/HEX`, or `HEX.tar` as podman and skopeo write it). A `<id>/layer.tar`
     /// of older `docker save` names none: its diff ID, checked while it is applied, is then
     /// the layer's only digest.
-    func layerMember(_ name: String) throws(StorageError) -> (member: TarIndex.Member, digest: String?) {
+    func layerMember(_ name: String) throws(StorageError) -> (member: ArchiveIndex.Member, digest: String?) {
         guard let member = archive.index.member(name) else { throw missing(name, what: "layer") }
         return (member, Self.digest(inName: name))
     }
@@ -79,7 +80,7 @@ struct DockerArchiveReader {
 
     /// `blobs/sha256/HEX` (Docker 25 and later), `HEX.tar` or `HEX.json`: the digest the name gives.
     static func digest(inName name: String) -> String? {
-        let normalized = TarHeaderDecoder.normalize(name)
+        let normalized = TarMembers.normalize(name)
         var hex = Substring(normalized)
         if hex.hasPrefix("blobs/sha256/") {
             hex = hex.dropFirst("blobs/sha256/".count)

@@ -1,65 +1,115 @@
 import FoundationEssentials
 import GraphDriver
-import StrataSystem
-import SystemPackage
+import LayerArchive
 
-/// An image tarball opened for reading: the file, kept open for the whole import, and where
-/// its members lie. Nothing is unpacked to disk: a plain tar's members are read with `pread` at
-/// their offsets; a gzip- or zstd-compressed tar is read in passes (``CompressedTar``).
+/// Where an image tarball's members are, by normalized path, read from its headers (one pass
+/// with libarchive, ``TarMembers``).
+struct ArchiveIndex {
+    /// One member: a regular file's size and position, or a link to another member.
+    struct Member: Sendable, Hashable {
+        var size: Int64
+        /// For a symbolic link, the member it points to (a normalized archive path).
+        var linkTarget: String?
+        /// Its position among the archive's entries: how a later pass finds it.
+        var ordinal: Int
+    }
+
+    /// The members by normalized path (no leading `./`, no trailing `/`); the last one wins.
+    var members: [String: Member] = [:]
+    /// Whether the file ends after a member without the end-of-archive (zero) blocks every tar
+    /// writer puts there: it was most likely cut short at a member's boundary.
+    var endMarkerMissing = false
+    /// The size of the (uncompressed) tar stream.
+    var streamSize: Int64 = 0
+
+    /// The member at `name`, following symbolic links (a docker-archive's `<id>/layer.tar` is
+    /// often a link to a layer stored once).
+    func member(_ name: String) -> Member? {
+        var key = TarMembers.normalize(name)
+        for _ in 0..<16 {
+            guard let member = members[key] else { return nil }
+            guard let target = member.linkTarget else { return member }
+            key = target
+        }
+        return nil
+    }
+}
+
+/// An image tarball opened for reading (plain, or compressed by anything libarchive reads),
+/// never unpacked to disk.
+///
+/// It is read in passes, each front to back with libarchive (``TarMembers``): the first records
+/// every member's header and keeps the small members the image's description needs (JSON,
+/// `repositories`, small blobs); each layer is then streamed by a pass of its own that stops at
+/// the layer's member. For a plain tar libarchive seeks over the members a pass skips.
 final class ImageArchive {
-    let file: FileDescriptor
-    let index: TarIndex
+    let index: ArchiveIndex
     let path: String
-    /// For a compressed tar: the small members its first pass kept, by ordinal.
-    let compressed: [Int: [UInt8]]?
+    /// The small members the first pass kept, by ordinal.
+    private let kept: [Int: [UInt8]]
+
+    /// Members kept by the first pass: at most this big each, and this much in all.
+    static let smallMember: Int64 = 4 << 20
+    static let keptInAll: Int64 = 64 << 20
 
     init(path: String) throws(StorageError) {
         self.path = path
-        do throws(Errno) {
-            file = try FileDescriptor.currentWorkingDirectory.open(at: FilePath(path), .readOnly)
-        } catch {
-            throw StorageError("import image", path: path, errno: error)
-        }
-        do throws(StorageError) {
-            let magic = try Self.peek(file, at: 0, count: 6, path: path)
-            if magic.starts(with: [0x1F, 0x8B]) || magic.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
-                (index, compressed) = try CompressedTar.index(path: path)
-                return
+        let reader = try TarMembers(path: path)
+        var index = ArchiveIndex()
+        var kept: [Int: [UInt8]] = [:]
+        var keptBytes: Int64 = 0
+        while let entry = try reader.next() {
+            switch entry.kind {
+            case .file:
+                index.members[entry.name] = ArchiveIndex.Member(size: entry.size, ordinal: entry.ordinal)
+                let key = entry.name
+                let wanted = key.hasSuffix(".json") || key == "repositories" || key == "oci-layout" || key.hasPrefix("blobs/")
+                if wanted, entry.size <= Self.smallMember, keptBytes + entry.size <= Self.keptInAll {
+                    keptBytes += entry.size
+                    kept[entry.ordinal] = try reader.contents()
+                }
+            case .hardLink:
+                // A hard link names an earlier member, which may be at the same path (a file
+                // archived twice): take its place now.
+                if let target = index.member(entry.link) { index.members[entry.name] = target }
+            case .symbolicLink:
+                index.members[entry.name] = ArchiveIndex.Member(
+                    size: 0, linkTarget: TarMembers.resolve(link: entry.link, from: entry.name), ordinal: entry.ordinal)
+            case .other:
+                break  // directories and other kinds hold nothing an image needs
             }
-            if magic.starts(with: "BZh".utf8) { throw Self.unreadable(path, "bzip2", "bunzip2") }
-            if magic.elementsEqual([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { throw Self.unreadable(path, "xz", "unxz") }
-            index = try TarIndex(file: file, path: path)
-            compressed = nil
-        } catch {
-            file.closeQuietly()
-            throw error
         }
+        index.endMarkerMissing = reader.endMarkerMissing
+        index.streamSize = reader.streamSize
+        self.index = index
+        self.kept = kept
     }
 
-    deinit { file.closeQuietly() }
-
-    private static func unreadable(_ path: String, _ kind: String, _ tool: String) -> StorageError {
-        StorageError(.unsupported, "import image", path: path, reason:
-            "the archive is \(kind)-compressed, which Strata does not read; decompress it (\(tool)) and import the tar")
-    }
-
-    /// A member's bytes, or `nil` when the archive has no such member.
-    func contents(of name: String) throws(StorageError) -> Data? {
-        guard let compressed else { return try index.contents(of: name, file: file).map { Data($0) } }
+    /// A member's bytes, or `nil` when the archive has no such member. One the first pass did
+    /// not keep is read by a pass of its own.
+    func contents(of name: String, limit: Int64 = 64 << 20) throws(StorageError) -> Data? {
         guard let member = index.member(name) else { return nil }
-        guard let bytes = compressed[member.ordinal] else {
-            throw StorageError(.unsupported, "import image", path: path, reason:
-                "\(name) (\(member.size) bytes) is too big to read from a compressed archive; decompress the archive and import the tar")
+        if let bytes = kept[member.ordinal] { return Data(bytes) }
+        guard member.size <= limit else {
+            throw StorageError(.invalidArgument, "read archive", path: path,
+                               reason: "\(name) is \(member.size) bytes, more than such a member can be")
         }
-        return Data(bytes)
+        var bytes = Data()
+        try Self.stream(path: path, ordinal: member.ordinal) { (block) throws(StorageError) in bytes.append(contentsOf: block) }
+        return bytes
     }
 
-    /// Up to `count` bytes at `offset` (fewer at the end of the file).
-    static func peek(_ file: FileDescriptor, at offset: Int64, count: Int, path: String) throws(StorageError) -> [UInt8] {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        defer { buffer.deallocate() }
-        let n = try TarIndex.readFully(file, into: buffer, at: offset, path: path)
-        return [UInt8](UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+    /// A pass that hands the data of the member numbered `ordinal` to `body`, then stops.
+    static func stream(path: String, ordinal: Int,
+                       _ body: (UnsafeRawBufferPointer) throws(StorageError) -> Void) throws(StorageError) {
+        let reader = try TarMembers(path: path)
+        while let entry = try reader.next(), entry.ordinal <= ordinal {
+            guard entry.ordinal == ordinal else { continue }
+            try reader.forEachBlock(body)
+            return
+        }
+        throw StorageError(.malformedArchive, "read archive", path: path,
+                           reason: "the archive is truncated: entry \(ordinal) is gone")
     }
 
     /// The error for a member the image needs and the archive lacks: a truncated archive, when
@@ -67,7 +117,7 @@ final class ImageArchive {
     func missing(_ name: String, what: String) -> StorageError {
         if index.endMarkerMissing {
             return StorageError(.malformedArchive, "import image", path: path, reason:
-                "the archive is truncated: it ends after \(index.fileSize) bytes without the end-of-archive blocks, and has no \(what) \(name)")
+                "the archive is truncated: it ends after \(index.streamSize) bytes without the end-of-archive blocks, and has no \(what) \(name)")
         }
         return StorageError(.notFound, "import image", path: path + "!" + name, reason: "the archive has no \(what) \(name)")
     }

@@ -8,9 +8,9 @@ import SystemPackage
 /// image layout directory, an oci-archive tarball or a docker-archive tarball (what `docker save`
 /// and `podman save` write), told apart by their contents.
 ///
-/// Archives are read in place: their members' offsets are indexed from the tar headers, the
-/// small JSON members read, and each layer streamed from its offset into the applier; nothing is
-/// unpacked to disk. Every blob's digest is checked (in a layout before it is used; in an archive
+/// Archives are read in place with libarchive: one pass indexes the members' headers and keeps
+/// the small JSON members, and each layer is streamed into the applier by a pass of its own;
+/// nothing is unpacked to disk. Every blob's digest is checked (in a layout before it is used; in an archive
 /// while it is applied), and every layer's uncompressed digest (its diff ID) is checked against
 /// the image configuration while it is applied. Layers that are already present are reused.
 /// When anything fails, the layers this import created are removed again: nothing
@@ -59,7 +59,7 @@ public struct OCIImporter {
         case file(URL)
         /// A member of an archive; its bytes are checked against `digest` (when the archive
         /// gives one) while it is applied.
-        case member(name: String, TarIndex.Member, digest: String?)
+        case member(name: String, ArchiveIndex.Member, digest: String?)
     }
 
     /// The image's layers, bottom first, after checking the index, manifest and config digests.
@@ -152,11 +152,7 @@ public struct OCIImporter {
             guard let archive else { throw invalid("no archive for the layer \(name)") }
             location = archive.path + "!" + name
             expected = digest.map { ($0, member.size) }
-            if archive.compressed != nil {
-                stream = try UncompressedStream(compressedArchive: archive.path, ordinal: member.ordinal, path: location)
-            } else {
-                stream = try UncompressedStream(file: archive.file, offset: member.offset, size: member.size, path: location)
-            }
+            stream = try UncompressedStream(archive: archive.path, ordinal: member.ordinal, path: location)
         }
         defer { stream.close() }
         var applyError: StorageError?

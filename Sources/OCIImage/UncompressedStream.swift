@@ -11,11 +11,10 @@ import Glibc
 /// A layer blob decompressed on a thread of its own into a pipe, hashing the uncompressed bytes
 /// on the way: the applier reads a plain tar from `output`, and `finish()` gives the diff ID.
 ///
-/// The blob is a whole file (a layout's blob), a byte range of an archive (a member of an
-/// oci-archive or docker-archive tarball) or an entry of a compressed archive. For the last two
-/// the blob's own bytes are hashed too (`blob`); a plain range is copied straight into the pipe,
-/// anything else goes through a second pipe, fed by a thread that reads the range or
-/// decompresses the archive up to the entry.
+/// The blob is a whole file (a layout's blob) or a member of an oci-archive or docker-archive
+/// tarball, read by a pass of libarchive up to the member. For a member the blob's own bytes are
+/// hashed too (`blob`); a plain one goes straight into the pipe, a compressed one through a
+/// second pipe into a decompressor thread.
 final class UncompressedStream: @unchecked Sendable {
     /// The read end of the pipe, for the applier.
     let output: FileDescriptor
@@ -32,10 +31,8 @@ final class UncompressedStream: @unchecked Sendable {
     private enum Input {
         /// A whole file, opened (and closed) by the stream.
         case file(FileDescriptor)
-        /// `size` bytes at `offset` of a file the caller keeps open.
-        case range(FileDescriptor, offset: Int64, size: Int64)
-        /// The entry numbered `ordinal` of the compressed tar at `path`.
-        case compressedMember(path: String, ordinal: Int)
+        /// The member numbered `ordinal` of the tar at `path`.
+        case member(path: String, ordinal: Int)
     }
 
     /// Streams the whole file at `path`.
@@ -49,16 +46,10 @@ final class UncompressedStream: @unchecked Sendable {
         try self.init(input: .file(input), path: path.string)
     }
 
-    /// Streams `size` bytes at `offset` of `file` (which stays open until `finish()` or `close()`);
-    /// `path` names the blob in errors.
-    convenience init(file: FileDescriptor, offset: Int64, size: Int64, path: String) throws(StorageError) {
-        try self.init(input: .range(file, offset: offset, size: size), path: path)
-    }
-
-    /// Streams the entry numbered `ordinal` of the compressed tar at `archive` (a pass of
-    /// ``CompressedTar`` feeds it); `path` names the blob in errors.
-    convenience init(compressedArchive archive: String, ordinal: Int, path: String) throws(StorageError) {
-        try self.init(input: .compressedMember(path: archive, ordinal: ordinal), path: path)
+    /// Streams the member numbered `ordinal` of the tar at `archive` (plain or compressed; a pass
+    /// of ``ImageArchive/stream(path:ordinal:_:)`` feeds it); `path` names the blob in errors.
+    convenience init(archive: String, ordinal: Int, path: String) throws(StorageError) {
+        try self.init(input: .member(path: archive, ordinal: ordinal), path: path)
     }
 
     private init(input: Input, path: String) throws(StorageError) {
@@ -105,37 +96,75 @@ final class UncompressedStream: @unchecked Sendable {
             switch input {
             case .file(let fd):
                 digest = try decompress(from: fd)
-            case .range(let file, let offset, let size):
-                let magic = try ImageArchive.peek(file, at: offset, count: Int(min(size, 4)), path: path)
-                let compressed = magic.starts(with: [0x1F, 0x8B]) || magic == [0x28, 0xB5, 0x2F, 0xFD]
-                if compressed {
-                    digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
-                        try self.copy(file, offset: offset, size: size, to: feed, hasher: &hasher)
-                        return size
-                    })
-                } else {
-                    var hasher = SHA256()
-                    try copy(file, offset: offset, size: size, to: writeEnd, hasher: &hasher)
-                    digest = "sha256:" + OCIImporter.hex(hasher.finalize())
-                    rawDigest = digest
-                    rawSize = size
-                }
-            case .compressedMember(let archive, let ordinal):
-                digest = try decompress(fedBy: { (feed, hasher) throws(StorageError) in
-                    var size: Int64 = 0
-                    try CompressedTar.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
-                        hasher.update(bufferPointer: chunk)
-                        do throws(Errno) { try feed.writeFully(chunk) } catch {
-                            throw StorageError("decompress layer", errno: error)
-                        }
-                        size += Int64(chunk.count)
-                    }
-                    return size
-                })
+            case .member(let archive, let ordinal):
+                digest = try stream(member: ordinal, of: archive)
             }
         } catch {
             failure = error
         }
+    }
+
+    /// Streams the member numbered `ordinal` of `archive`, hashing its own bytes: a plain layer
+    /// straight into the pipe, a gzip or zstd one (told by its first bytes) through a second pipe
+    /// into a decompressor on a thread of its own. Returns the uncompressed digest.
+    private func stream(member ordinal: Int, of archive: String) throws(StorageError) -> String {
+        var rawHasher = SHA256()
+        var size: Int64 = 0
+        var target = writeEnd
+        var decompressor: (thread: pthread_t, read: FileDescriptor, write: FileDescriptor)?
+        var decompressed: Result<String, StorageError>?
+        let streamed: Result<Void, StorageError>
+        do throws(StorageError) {
+            try ImageArchive.stream(path: archive, ordinal: ordinal) { (chunk) throws(StorageError) in
+                if size == 0, decompressor == nil, Self.isCompressed(chunk) {
+                    let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
+                    do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
+                        throw StorageError("decompress layer", path: path, errno: error)
+                    }
+                    do throws(StorageError) {
+                        let thread = try Self.start { [self] in
+                            do throws(StorageError) { decompressed = .success(try decompress(from: feedRead)) } catch {
+                                decompressed = .failure(error)
+                            }
+                            // The rest of the blob is still the blob's: drain it so the feeding
+                            // ends and the blob digest covers every byte.
+                            Self.drain(feedRead)
+                        }
+                        decompressor = (thread, feedRead, feedWrite)
+                        target = feedWrite
+                    } catch {
+                        feedRead.closeQuietly()
+                        feedWrite.closeQuietly()
+                        throw error
+                    }
+                }
+                rawHasher.update(bufferPointer: chunk)
+                do throws(Errno) { try target.writeFully(chunk) } catch {
+                    throw StorageError("decompress layer", errno: error)
+                }
+                size += Int64(chunk.count)
+            }
+            streamed = .success(())
+        } catch {
+            streamed = .failure(error)
+        }
+        let raw = "sha256:" + OCIImporter.hex(rawHasher.finalize())
+        rawDigest = raw
+        rawSize = size
+        guard let decompressor else {
+            try streamed.get()
+            return raw
+        }
+        decompressor.write.closeQuietly()
+        pthread_join(decompressor.thread, nil)
+        decompressor.read.closeQuietly()
+        try streamed.get()
+        guard let decompressed else { return raw }
+        return try decompressed.get()
+    }
+
+    private static func isCompressed(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.starts(with: [0x1F, 0x8B]) || bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD])
     }
 
     /// Decompresses `input` into the pipe; returns the uncompressed digest.
@@ -152,61 +181,6 @@ final class UncompressedStream: @unchecked Sendable {
         return "sha256:" + OCIImporter.hex(hasher.finalize())
     }
 
-    /// Decompresses a blob through a second pipe, which `feed` fills (hashing the blob's own
-    /// bytes, and returning their count) on a thread of its own.
-    private func decompress(fedBy feed: @escaping (FileDescriptor, inout SHA256) throws(StorageError) -> Int64) throws(StorageError) -> String {
-        let (feedRead, feedWrite): (FileDescriptor, FileDescriptor)
-        do throws(Errno) { (feedRead, feedWrite) = try FileDescriptor.pipe(options: .closeOnExec) } catch {
-            throw StorageError("decompress layer", path: path, errno: error)
-        }
-        var feedFailure: StorageError?
-        var rawHasher = SHA256()
-        var fedSize: Int64 = 0
-        let feeder: pthread_t
-        do throws(StorageError) {
-            feeder = try Self.start {
-                defer { feedWrite.closeQuietly() }
-                do throws(StorageError) { fedSize = try feed(feedWrite, &rawHasher) } catch { feedFailure = error }
-            }
-        } catch {
-            feedRead.closeQuietly()
-            feedWrite.closeQuietly()
-            throw error
-        }
-        let result: Result<String, StorageError>
-        do throws(StorageError) { result = .success(try decompress(from: feedRead)) } catch { result = .failure(error) }
-        // The rest of the blob is still the blob's: drain it so the feeder ends and the blob
-        // digest covers every byte.
-        Self.drain(feedRead)
-        feedRead.closeQuietly()
-        pthread_join(feeder, nil)
-        if let feedFailure { throw feedFailure }
-        rawDigest = "sha256:" + OCIImporter.hex(rawHasher.finalize())
-        rawSize = fedSize
-        return try result.get()
-    }
-
-    /// Copies `size` bytes at `offset` of `file` to `destination` in 1 MiB preads, hashing them.
-    private func copy(_ file: FileDescriptor, offset: Int64, size: Int64, to destination: FileDescriptor,
-                      hasher: inout SHA256) throws(StorageError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        var done: Int64 = 0
-        while done < size {
-            let want = Int(min(Int64(buffer.count), size - done))
-            let chunk = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
-            let n = try TarIndex.readFully(file, into: chunk, at: offset + done, path: path)
-            guard n == want else {
-                throw StorageError(.malformedArchive, "read layer", path: path, reason: "the archive is truncated inside a layer")
-            }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(chunk))
-            do throws(Errno) { try destination.writeFully(UnsafeRawBufferPointer(chunk)) } catch {
-                throw StorageError("decompress layer", errno: error)
-            }
-            done += Int64(n)
-        }
-    }
-
     /// Waits for the decompressor and returns the uncompressed stream's digest.
     func finish() throws(StorageError) -> String {
         close()
@@ -215,7 +189,7 @@ final class UncompressedStream: @unchecked Sendable {
     }
 
     /// The digest and size of the blob's own bytes (compressed or not), after `finish()`; only
-    /// for a range.
+    /// for an archive's member.
     var blob: (digest: String, size: Int64)? { rawDigest.map { ($0, rawSize) } }
 
     /// Ends the stream (joining the thread); safe to call twice.

@@ -208,9 +208,10 @@ struct ArchiveImportTests {
         // oci-archive: a byte in the middle of the top layer's gzip blob.
         let layers = try OCIImporter(reference: image.oci).layers()
         let archive = try ImageArchive(path: image.oci)
-        let member = try #require(archive.index.member(OCIBlobStore.blobName(layers[1].descriptor.digest)))
+        let blob = try #require(try archive.contents(of: OCIBlobStore.blobName(layers[1].descriptor.digest)))
         var oci = try Data(contentsOf: URL(fileURLWithPath: image.oci))
-        oci[Int(member.offset + member.size / 2)] ^= 0x55
+        let blobAt = try #require(oci.range(of: blob))
+        oci[blobAt.lowerBound + blob.count / 2] ^= 0x55
         try oci.write(to: URL(fileURLWithPath: store.root + "/bad-oci.tar"))
 
         for bad in ["bad-docker.tar", "bad-oci.tar"] {
