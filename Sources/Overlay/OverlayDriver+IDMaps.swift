@@ -23,16 +23,7 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
     /// The ID mapping the layer's files are owned under (as created or last remapped).
     public func idMappings(of id: LayerID) throws(StorageError) -> IDMappings {
         let layer = try locate(id, operation: "read ID mappings of layer \(id)")
-        let path = layer.directory.appending(Self.idMappingsFile)
-        let text: String
-        do throws(Errno) {
-            text = try FileDescriptor.currentWorkingDirectory.readText(at: path)
-        } catch .noSuchFileOrDirectory {
-            return .identity
-        } catch {
-            throw StorageError("read ID mappings", path: path.string, errno: error)
-        }
-        return try Self.parseMappings(text.split(separator: "\n"))
+        return try recordedMappings(in: layer.directory.string)
     }
 
     /// Mappings from `uid …` and `gid …` lines (as `render` writes them).
