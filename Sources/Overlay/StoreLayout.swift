@@ -132,30 +132,36 @@ final class StoreLayout: @unchecked Sendable, Hashable {
     let root: FilePath
     /// Whether this is a read-only additional image store.
     let readOnly: Bool
-    private let opened: Mutex<FileDescriptor?>
+    /// The root's descriptor when it was open from the start (no lock on the hot path).
+    private let fixed: FileDescriptor?
+    /// Else the one opened on first use.
+    private let opened = Mutex<FileDescriptor?>(nil)
 
     /// A store whose root is open already (`descriptor` is the store's from now on).
     init(root: FilePath, descriptor: FileDescriptor) {
         self.root = root
         self.readOnly = false
-        self.opened = Mutex(descriptor)
+        self.fixed = descriptor
     }
 
     /// A read-only store, opened when first used (it may appear after the driver starts).
     init(readOnlyRoot root: FilePath) {
         self.root = root
         self.readOnly = true
-        self.opened = Mutex(nil)
+        self.fixed = nil
     }
 
-    deinit { opened.withLock { $0?.closeQuietly() } }
+    deinit {
+        if let fixed { fixed.closeQuietly() } else { opened.withLock { $0?.closeQuietly() } }
+    }
 
     static func == (a: StoreLayout, b: StoreLayout) -> Bool { a.root == b.root && a.readOnly == b.readOnly }
     func hash(into hasher: inout Hasher) { hasher.combine(root) }
 
     /// The store root's descriptor: every name of the store is opened relative to it.
     func directory() throws(Errno) -> FileDescriptor {
-        try opened.withLock { (opened) throws(Errno) -> FileDescriptor in
+        if let fixed { return fixed }
+        return try opened.withLock { (opened) throws(Errno) -> FileDescriptor in
             if let fd = opened { return fd }
             let fd = try FileDescriptor.openDirectory(root)
             opened = fd
