@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Overlay",
             dependencies: [
-                "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
+                "GraphDriver", "LayerArchive", "StrataSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -48,6 +48,14 @@ extension FileDescriptor {
         }
     }
 
+    /// The entries of a directory relative to this one, through a descriptor of its own: a
+    /// listing moves its descriptor's offset, which threads sharing a descriptor must not race on.
+    func entries(at path: FilePath = ".") throws(Errno) -> [DirectoryEntry] {
+        let fd = try openDirectory(at: path)
+        defer { fd.closeQuietly() }
+        return try fd.directoryEntries()
+    }
+
     /// Makes a directory, succeeding when it already exists.
     func makeDirectoryIfMissing(at path: FilePath, permissions: FilePermissions = .init(rawValue: 0o700)) throws(Errno) {
         do throws(Errno) { try makeDirectory(at: path, permissions: permissions) } catch .fileExists {}
