@@ -138,10 +138,8 @@ final class FileWriterPool: @unchecked Sendable {
     /// and what the reader does itself when there is no pool.
     static func perform(_ job: Job) throws(StorageError) {
         defer { discard(job) }
-        do throws(Errno) {
+        try attempt("apply diff", job.metadata.path) { () throws(Errno) in
             try job.fd.writeFully(UnsafeRawBufferPointer(rebasing: job.data[0..<job.length]))
-        } catch {
-            throw StorageError("apply diff", path: job.metadata.path, errno: error)
         }
         try job.metadata.apply(to: job.fd, setTimes: true)
     }
