@@ -47,7 +47,7 @@ final class ShiftPlanner: @unchecked Sendable {
     /// since the copy-up a chown makes splits a link (the other name would stay below, unshifted).
     private let throughOverlay: Bool
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     // Guarded by `lock`.
     private var stack: [Work] = []
     private var busy = 0
