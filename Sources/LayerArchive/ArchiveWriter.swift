@@ -1,5 +1,6 @@
 import CArchive
 import GraphDriver
+import StreamCodecs
 import StrataSystem
 import SystemPackage
 
@@ -118,7 +119,7 @@ final class ArchiveWriter {
         if let errno = sink.error {
             return StorageError("export layer: write the tar stream", path: path, errno: errno)
         }
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let message = LibArchive.errorMessage(archive)
         return StorageError(.io, "export layer: \(what) the tar stream", path: path, reason: message)
     }
 }

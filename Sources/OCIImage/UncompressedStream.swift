@@ -1,6 +1,6 @@
 import Crypto
 import GraphDriver
-import LayerArchive
+import StreamCodecs
 import StrataSystem
 import SystemPackage
 
