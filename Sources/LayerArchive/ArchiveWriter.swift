@@ -19,7 +19,9 @@ final class ArchiveWriter {
     /// The libarchive writer.
     private let archive: OpaquePointer
     /// One entry object, cleared and refilled for every header: no allocation per entry.
-    let entry: OpaquePointer
+    private let entry: OpaquePointer
+    /// The header `writeHeader` writes next, filled through its setters.
+    var header: TarHeader { TarHeader(entry: entry) }
     private let sink: Sink
 
     /// Where the compressed bytes go, and how many went there.
