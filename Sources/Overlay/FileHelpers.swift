@@ -6,17 +6,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Runs `body`, turning an `Errno` into a `StorageError` for `operation` on `path`.
-@inline(__always)
-func attempt<T>(_ operation: @autoclosure () -> String, _ path: @autoclosure () -> FilePath,
-                _ body: () throws(Errno) -> T) throws(StorageError) -> T {
-    do throws(Errno) {
-        return try body()
-    } catch {
-        throw StorageError(operation(), path: path().string, errno: error)
-    }
-}
-
 extension FileDescriptor {
     /// Reads a small file relative to this directory as text.
     func readText(at name: FilePath) throws(Errno) -> String {
