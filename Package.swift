@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
+                "Overlay", "GraphDriver", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
