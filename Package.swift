@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "StrataCLI",
             dependencies: [
-                "Overlay", "GraphDriver", "LayerArchive", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
+                "Overlay", "GraphDriver", "ProjectQuota", "MountLabel", "IDShift", "OCIImage", "StrataSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -137,7 +137,7 @@ let package = Package(
         .target(
             name: "DriverConformance",
             dependencies: [
-                "GraphDriver", "StrataSystem",
+                "GraphDriver", "StrataSystem", "TestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tests/DriverConformance"),
@@ -195,13 +195,13 @@ let package = Package(
         // Tests: one target per module
         .testTarget(
             name: "StrataSystemTests",
-            dependencies: ["StrataSystem", .product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["StrataSystem", "TestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "GraphDriverTests",
             dependencies: ["GraphDriver"]),
         .testTarget(
             name: "OverlayTests",
-            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem", "MountLabel", "IDShift", "TestTiers",
+            dependencies: ["Overlay", "DriverConformance", "GraphDriver", "LayerArchive", "StrataSystem", "MountLabel", "IDShift", "TestTiers", "TestSupport",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "ProjectQuotaTests",
@@ -218,28 +218,32 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "StrataCLITests",
-            dependencies: ["StrataCLI", "StrataSystem",
+            dependencies: ["StrataCLI", "StrataSystem", "TestSupport",
                            .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(
             name: "LayerArchiveTests",
-            dependencies: ["LayerArchive", "GraphDriver", "StrataSystem",
+            dependencies: ["LayerArchive", "GraphDriver", "StrataSystem", "TestSupport",
                            .product(name: "SystemPackage", package: "swift-system")]),
 
         .testTarget(
             name: "InteropTests",
-            dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem",
+            dependencies: ["LayerArchive", "Overlay", "GraphDriver", "StrataSystem", "TestSupport",
                            .product(name: "SystemPackage", package: "swift-system")]),
-        .testTarget(name: "RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["TestSupport"]),
 
         // Kernel tier: tests that need XFS project quotas or SELinux carry `.kernelTier(…)` (from
         // TestTiers) and run in a user-mode-linux guest: `swift package kernel-test`.
         .target(
             name: "TestTiers",
-            dependencies: ["CAttr"],
+            dependencies: ["CAttr", "TestSupport"],
             path: "Tests/TestTiers"),
+        // What the test targets share: the root trait, scratch directories, running programs.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"),
         .testTarget(
             name: "KernelTierTests",
-            dependencies: ["TestTiers"]),
+            dependencies: ["TestTiers", "TestSupport"]),
         .plugin(
             name: "KernelTest",
             capability: .command(
@@ -268,7 +272,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "IDShiftTests",
-            dependencies: ["IDShift", "GraphDriver", "StrataSystem",
+            dependencies: ["IDShift", "GraphDriver", "StrataSystem", "TestSupport",
                            .product(name: "SystemPackage", package: "swift-system")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import Foundation
 import GraphDriver
 import SystemPackage
+import TestSupport
 
 /// A driver under test and how to dispose of it.
 public struct DriverHarness: Sendable {
@@ -71,21 +72,12 @@ public enum Files {
 
     /// Runs a shell command, throwing when it fails.
     public static func shell(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ConformanceFailure("command failed (\(process.terminationStatus)): \(command)")
-        }
+        try sh(command)
     }
 
     /// A fresh temporary directory on the machine's disk.
     public static func temporaryDirectory(_ prefix: String = "strata") throws -> FilePath {
-        var template = Array("/tmp/\(prefix).XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw ConformanceFailure("mkdtemp failed: \(errno)") }
-        return FilePath(String(cString: made))
+        FilePath(try makeScratchDirectory(prefix))
     }
 }
 

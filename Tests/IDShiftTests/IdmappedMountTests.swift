@@ -17,8 +17,8 @@ struct IdmappedMountTests {
         let scratch = ScratchDirectory()
         #expect(IdmappedMount.supportsIdmappedMounts(at: FilePath(scratch.path)))
         let tmpfs = scratch.directory("tmpfs")
-        try shell("mount -t tmpfs strata-test \(tmpfs)")
-        defer { _ = try? shell("umount -l \(tmpfs)") }
+        try sh("mount -t tmpfs strata-test \(tmpfs)")
+        defer { _ = try? sh("umount -l \(tmpfs)") }
         #expect(IdmappedMount.supportsIdmappedMounts(at: FilePath(tmpfs)))
         #expect(!IdmappedMount.supportsIdmappedMounts(at: "/proc"))
         #expect(!IdmappedMount.supportsIdmappedMounts(at: "/nonexistent"))
@@ -30,14 +30,14 @@ struct IdmappedMountTests {
         let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         let merged = scratch.directory("merged")
-        try shell("""
+        try sh("""
             set -e; chmod 755 \(scratch.path); cd \(layer); mkdir dir tmp; chmod 1777 tmp; touch dir/root-file user-file outside; ln -s dir/root-file link
             chown 0:0 . dir dir/root-file; chown 1000:1001 user-file; chown -h 33:34 link; chown 70000:70000 outside
             chmod 4755 dir/root-file
             """)
         let mappings = IDMappings(uidMap: try IDMap.parseList("0:100000:65536"), gidMap: try IDMap.parseList("0:200000:65536"))
         try IdmappedMount.makeIdmappedMount(source: FilePath(layer), target: FilePath(merged), mappings: mappings)
-        defer { _ = try? shell("umount -l \(merged)") }
+        defer { _ = try? sh("umount -l \(merged)") }
 
         let overflowUID = IDMap.overflowUserID(), overflowGID = IDMap.overflowGroupID()
         #expect(try owner(merged) == Owner(uid: 100_000, gid: 200_000, mode: 0o755))
@@ -50,9 +50,9 @@ struct IdmappedMountTests {
         #expect(try owner(layer + "/user-file") == Owner(uid: 1000, gid: 1001, mode: 0o644))
         // A file made through the mount by host user 100005, group 200006 is stored as 5:6; host
         // root has no place in the mapping and cannot create files there.
-        try shell("setpriv --reuid=100005 --regid=200006 --clear-groups touch \(merged)/tmp/made-through")
+        try sh("setpriv --reuid=100005 --regid=200006 --clear-groups touch \(merged)/tmp/made-through")
         #expect(try owner(layer + "/tmp/made-through") == Owner(uid: 5, gid: 6, mode: 0o644))
-        #expect(throws: (any Error).self) { try shell("touch \(merged)/tmp/by-host-root") }
+        #expect(throws: (any Error).self) { try sh("touch \(merged)/tmp/by-host-root") }
     }
 
     @Test("a tree shifted in place reads exactly as the same tree through an idmapped mount, and shifts back")
@@ -63,7 +63,7 @@ struct IdmappedMountTests {
         let merged = scratch.directory("merged")
         // v2 capabilities (setcap, and a v3 with root ID 0, which the kernel stores as v2), ACLs,
         // setuid, symlinks, several owners.
-        try shell("""
+        try sh("""
             set -e; cd \(walked); mkdir -p d/e; touch d/f s c3 d/e/g; ln -s d/f l; ln d/f d/hard
             chown 1000:1001 d/f; chown -h 5:6 l; chown 33:33 d/e d/e/g; chmod 4755 s; chmod 2755 d/e/g
             setfacl -m u:1002:rw,g:1003:r d/f; setfacl -d -m u:1004:rx,g:1005:r d
@@ -77,7 +77,7 @@ struct IdmappedMountTests {
 
         try ChownShifter().shift(tree: FilePath(walked), from: .identity, to: mappings)
         try IdmappedMount.makeIdmappedMount(source: FilePath(layer), target: FilePath(merged), mappings: mappings)
-        defer { _ = try? shell("umount -l \(merged)") }
+        defer { _ = try? sh("umount -l \(merged)") }
         // user.containers.override_stat is ours, not the kernel's: the mount shows it unchanged.
         let kernelView = try snapshot(merged).replacingOccurrences(of: "0x373a383a30363434", with: "0x3130303030373a3230303030383a30363434")
         #expect(try snapshot(walked) == kernelView)
@@ -92,12 +92,12 @@ struct IdmappedMountTests {
         let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         let merged = scratch.directory("merged")
-        try shell("touch \(layer)/f && chown 1234:5678 \(layer)/f")
+        try sh("touch \(layer)/f && chown 1234:5678 \(layer)/f")
         let detached = try IdmappedMount.detachedIdmappedMount(source: FilePath(layer), mappings: .identity)
         try detached.moveMount(to: FilePath(merged))
         // The descriptor keeps the mount busy: close it before unmounting.
         detached.closeQuietly()
-        defer { _ = try? shell("umount -l \(merged)") }
+        defer { _ = try? sh("umount -l \(merged)") }
         #expect(try owner(merged + "/f").uid == 1234)
         #expect(try owner(merged + "/f").gid == 5678)
     }

@@ -74,7 +74,7 @@ struct MappingTests {
     func subordinate() throws {
         let scratch = ScratchDirectory()
         let file = scratch.path + "/subuid"
-        try shell("""
+        try sh("""
             printf '# users\\nalice:100000:65536\\nbob:165536:65536\\n\\nalice:300000:1000\\n1001:400000:5\\n' > \(file)
             printf 'alice:500000:10\\n' > \(scratch.path)/subgid
             """)
@@ -93,7 +93,7 @@ struct MappingTests {
             #expect(error.code == .notFound)
             #expect(error.description.contains("dave"))
         }
-        try shell("printf 'alice:12x:5\\n' > \(file)")
+        try sh("printf 'alice:12x:5\\n' > \(file)")
         do {
             _ = try IDMap.subordinateRanges(forUser: "alice", file: FilePath(file))
             Issue.record("a malformed line should be an error")
@@ -107,10 +107,10 @@ struct MappingTests {
     @Test("overflow IDs come from the kernel's files, 65534 when unreadable")
     func overflow() throws {
         let scratch = ScratchDirectory()
-        try shell("printf '12345\\n' > \(scratch.path)/overflow")
+        try sh("printf '12345\\n' > \(scratch.path)/overflow")
         #expect(IDMap.overflowUserID(file: FilePath(scratch.path + "/overflow")) == 12345)
         #expect(IDMap.overflowGroupID(file: "/nonexistent") == 65534)
-        let kernel = try shell("cat /proc/sys/kernel/overflowuid").trimmingCharacters(in: .whitespacesAndNewlines)
+        let kernel = try sh("cat /proc/sys/kernel/overflowuid").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(IDMap.overflowUserID() == UInt32(kernel))
     }
 

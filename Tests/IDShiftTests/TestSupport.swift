@@ -2,60 +2,13 @@ import Foundation
 import GraphDriver
 import StrataSystem
 import SystemPackage
+// Every file of this target uses the shared helpers (needsRoot, sh, scratch directories).
+@_exported import TestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A scratch directory for one test, removed when the test is done with it.
-final class ScratchDirectory {
-    let path: String
-
-    init(_ label: String = "idshift-test") {
-        var template = Array("/tmp/\(label)-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-
-    deinit {
-        // A test that failed half-way may have left a mount inside: never delete through it.
-        for entry in Mounts.mountTable().reversed() where entry.mountPoint.hasPrefix(path + "/") {
-            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
-        }
-        _ = try? shell("rm -rf --one-file-system '\(path)'")
-    }
-
-    /// Makes a subdirectory (and its parents) and returns its path.
-    func directory(_ name: String) -> String {
-        let p = path + "/" + name
-        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-}
-
-struct ShellFailed: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Runs a `/bin/sh -c` script and returns its standard output; throws when it exits non-zero.
-@discardableResult
-func shell(_ script: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ShellFailed(description: "sh -c '\(script.prefix(300))' exited \(process.terminationStatus): "
-                          + String(decoding: errors, as: UTF8.self))
-    }
-    return String(decoding: output, as: UTF8.self)
-}
 
 /// Owner and mode of a path itself (never a symlink's target).
 struct Owner: Equatable, CustomStringConvertible {
@@ -68,7 +21,7 @@ struct Owner: Equatable, CustomStringConvertible {
 
 func owner(_ path: String) throws -> Owner {
     var st = stat()
-    guard lstat(path, &st) == 0 else { throw ShellFailed(description: "lstat \(path): errno \(errno)") }
+    guard lstat(path, &st) == 0 else { throw Errno(rawValue: errno) }
     return Owner(uid: st.st_uid, gid: st.st_gid, mode: st.st_mode & 0o7777)
 }
 
@@ -90,7 +43,7 @@ func namedACLEntries(_ path: String, _ name: String = "system.posix_acl_access")
 /// Everything a shift may change, for every name under `root`: owner, mode and every extended
 /// attribute (in hex). Used to prove a failed shift changed nothing.
 func snapshot(_ root: String) throws -> String {
-    try shell("""
+    try sh("""
         cd '\(root)' && find . -printf '%p %U:%G %m\\n' | sort
         getfattr -R -P -d -m - -e hex . 2>/dev/null
         """)
@@ -101,5 +54,3 @@ func mapping(_ text: String) -> IDMappings {
     return IDMappings(uidMap: ranges, gidMap: ranges)
 }
 
-/// Tests that change owners, capabilities and mounts need root.
-let needsRoot = Testing.ConditionTrait.enabled(if: geteuid() == 0, "needs root (chown, setcap, mount)")

@@ -28,7 +28,7 @@ struct UndoTests {
         func id(_ offset: UInt32) -> String { String(base + offset) }
         let rootID = withUnsafeBytes(of: (base + 1000).littleEndian) { $0.map { String(format: "%02x", $0) }.joined() }
         let v3 = "0x01000003" + "00240000" + "00000000" + "00000000" + "00000000" + rootID
-        try shell("""
+        try sh("""
             set -e; cd \(tree)
             mkdir -p d/sub "$(printf 'dir\\377')"
             touch f suid sgid both v2 v3 acl ostat d/sub/deep "$(printf 'dir\\377/f\\300\\200')" "$(printf '\\351t\\351')"
@@ -208,7 +208,7 @@ struct UndoTests {
         try prepared.writeUndoJournal(to: journal, recordingNamesIn: FilePath(tree))
         try prepared.apply()
         // What an overlay copy-up adds: new files in old and new directories, at any depth.
-        try shell("""
+        try sh("""
             set -e; cd \(tree)
             mkdir -p new/a/b "$(printf 'n\\377')"; touch new/a/b/x d/copied d/sub/copied "$(printf 'dir\\377/new\\377')"
             ln -s nowhere d/sub/dangling; chown -hR 100000:100000 new d/copied

@@ -20,7 +20,7 @@ struct WalkTests {
     func owners() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree)
             mkdir -p a/b; touch a/b/f a/g top fifo-target; mkfifo a/fifo; mknod a/null c 1 3
             chown 100000:100000 . a a/b; chown 101000:101001 a/b/f; chown 165535:100005 a/g
@@ -51,7 +51,7 @@ struct WalkTests {
     func unchanged() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("cd \(tree) && touch f && chown 100000:100000 . f && chmod 4755 f")
+        try sh("cd \(tree) && touch f && chown 100000:100000 . f && chmod 4755 f")
         let same = try ChownShifter().shift(tree: FilePath(tree), from: from, to: from)
         #expect(same.entriesVisited == 0)
         // 0:100000:10 to 5:100005:10 leaves 100000 where it is (container 0 → 0 … no: 100000 → 0 → nothing)
@@ -67,7 +67,7 @@ struct WalkTests {
     func setuidSetgid() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir sgid-dir
             touch suid sgid both sgid-noexec plain
             chown 100000:100000 . suid sgid both sgid-noexec plain sgid-dir
@@ -89,7 +89,7 @@ struct WalkTests {
         let tree = scratch.directory("tree")
         // v3: revision 3 + effective, permitted CAP_NET_RAW|CAP_NET_BIND_SERVICE, rootid 100000.
         let v3hex = "0x01000003" + "00240000" + "00000000" + "00000000" + "00000000" + "a0860100"
-        try shell("""
+        try sh("""
             set -e; cd \(tree); touch v2 v3 v3-suid
             chown 100000:100000 . v2 v3 v3-suid; chmod 4755 v3-suid
             setcap cap_net_raw,cap_sys_admin+ep v2
@@ -110,7 +110,7 @@ struct WalkTests {
         #expect(FileCapability.rootID(v3After) == 200_000)
         #expect(xattr(tree + "/v3-suid", "security.capability") == v3After)
         #expect(try owner(tree + "/v3-suid") == Owner(uid: 200_000, gid: 200_000, mode: 0o4755))
-        #expect(try shell("getcap \(tree)/v2").contains("cap_net_raw,cap_sys_admin=ep"))
+        #expect(try sh("getcap \(tree)/v2").contains("cap_net_raw,cap_sys_admin=ep"))
         #expect(report.capabilitiesRewritten == 3)
     }
 
@@ -118,7 +118,7 @@ struct WalkTests {
     func acls() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir dir; touch file
             chown 101000:101000 . dir file
             setfacl -m u:101001:rw,u:100007:r,g:100100:r,g:165535:rwx file
@@ -130,10 +130,10 @@ struct WalkTests {
         #expect(namedACLEntries(tree + "/dir") == ["u:201002:5"])
         #expect(namedACLEntries(tree + "/dir", "system.posix_acl_default") == ["u:201003:7", "g:200200:5"])
         #expect(try owner(tree + "/file") == Owner(uid: 201_000, gid: 201_000, mode: 0o674))
-        #expect(try shell("getfacl -n -p \(tree)/file | grep -c '^user:2010'") == "1\n")
+        #expect(try sh("getfacl -n -p \(tree)/file | grep -c '^user:2010'") == "1\n")
         #expect(report.aclsRemapped == 3)
         // A file created in the directory inherits the remapped default ACL.
-        try shell("touch \(tree)/dir/new")
+        try sh("touch \(tree)/dir/new")
         #expect(namedACLEntries(tree + "/dir/new") == ["u:201003:7", "g:200200:5"])
     }
 
@@ -141,7 +141,7 @@ struct WalkTests {
     func overrideStat() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); touch f g; chown 100000:100000 . f g
             setfattr -n user.containers.override_stat -v '100005:100006:0100644:file' f
             setfattr -n user.containers.override_stat -v '101000:100000:04755' g
@@ -159,7 +159,7 @@ struct WalkTests {
         // Overlapping mappings: shifting twice would give a different, valid owner.
         let wide = mapping("0:100000:300000")
         let moved = mapping("0:100500:300000")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir a b; touch a/f; ln a/f a/f2; ln a/f b/f3
             chown 100000:100000 . a b; chown 101000:101000 a/f
             """)
@@ -177,7 +177,7 @@ struct WalkTests {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
         let outside = scratch.directory("outside")
-        try shell("""
+        try sh("""
             set -e; touch \(outside)/target; mkdir \(outside)/dir; touch \(outside)/dir/inner
             chown 100000:100000 \(outside) \(outside)/target \(outside)/dir \(outside)/dir/inner
             chmod 4755 \(outside)/target
@@ -196,7 +196,7 @@ struct WalkTests {
         #expect(report.entriesVisited == 5)
 
         // The tree itself given as a symlink is refused.
-        try shell("ln -s \(tree) \(scratch.path)/link-to-tree")
+        try sh("ln -s \(tree) \(scratch.path)/link-to-tree")
         #expect(throws: StorageError.self) {
             try ChownShifter().shift(tree: FilePath(scratch.path + "/link-to-tree"), from: to, to: from)
         }
@@ -235,7 +235,7 @@ struct WalkTests {
     func nonUTF8Names() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir "$(printf 'dir\\377')"; touch "$(printf 'dir\\377/f\\300\\200')" "$(printf '\\351t\\351')"
             touch "$(printf '\\357\\277\\275t\\357\\277\\275')"
             chown -R 100000:100000 .; chown 100007:100008 "$(printf '\\351t\\351')" "$(printf 'dir\\377/f\\300\\200')"
@@ -243,8 +243,8 @@ struct WalkTests {
         let report = try ChownShifter().shift(tree: FilePath(tree), from: from, to: to)
         #expect(report.entriesVisited == 5)
         #expect(report.ownersChanged == 5)
-        #expect(try shell("cd \(tree) && find . -uid 200007 -gid 200008 | wc -l") == "2\n")
-        #expect(try shell("cd \(tree) && find . ! -uid 200000 ! -uid 200007 | wc -l") == "0\n")
+        #expect(try sh("cd \(tree) && find . -uid 200007 -gid 200008 | wc -l") == "2\n")
+        #expect(try sh("cd \(tree) && find . ! -uid 200000 ! -uid 200007 | wc -l") == "0\n")
     }
 
     @Test("a 200-level tree whose paths are longer than PATH_MAX")
@@ -313,7 +313,7 @@ struct WalkTests {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
         // Many mappable files first, so that a walk that changed as it went would have changed some.
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir -p a/b c
             seq -f a/f%g 1 300 | xargs touch; seq -f c/g%g 1 300 | xargs touch
             touch a/b/bad; chown -R 100000:100000 .; chmod 4755 a/f1
@@ -323,20 +323,20 @@ struct WalkTests {
         var expected = ""
         switch kind {
         case "owner outside the old mapping":
-            try shell("chown 170000 \(tree)/a/b/bad")
+            try sh("chown 170000 \(tree)/a/b/bad")
             expected = "owner uid 170000 is outside the current uid mapping 0:100000:65536"
         case "owner outside the new mapping":
-            try shell("chown 100000:102000 \(tree)/a/b/bad")
+            try sh("chown 100000:102000 \(tree)/a/b/bad")
             target = mapping("0:200000:2000")
             expected = "group container gid 2000 has no host ID in the new gid mapping 0:200000:2000"
         case "ACL entry outside":
-            try shell("setfacl -m g:99:r \(tree)/a/b/bad")
+            try sh("setfacl -m g:99:r \(tree)/a/b/bad")
             expected = "ACL group gid 99 is outside the current gid mapping 0:100000:65536"
         case "capability root outside":
-            try shell("setfattr -n security.capability -v 0x010000030020000000000000000000000000000040420f00 \(tree)/a/b/bad")
+            try sh("setfattr -n security.capability -v 0x010000030020000000000000000000000000000040420f00 \(tree)/a/b/bad")
             expected = "capability root uid 1000000 is outside the current uid mapping 0:100000:65536"
         default:
-            try shell("setfattr -n user.containers.override_stat -v '5:100000:0644' \(tree)/a/b/bad")
+            try sh("setfattr -n user.containers.override_stat -v '5:100000:0644' \(tree)/a/b/bad")
             expected = "override_stat user uid 5 is outside the current uid mapping 0:100000:65536"
         }
         let before = try snapshot(tree)
@@ -355,7 +355,7 @@ struct WalkTests {
     func overflowPolicy() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("cd \(tree) && touch ok bad && chown 100000:100000 . ok && chown 170000:100001 bad")
+        try sh("cd \(tree) && touch ok bad && chown 100000:100000 . ok && chown 170000:100001 bad")
         let options = ShiftOptions(unmappedIDs: .useOverflowID, overflowUID: 65534, overflowGID: 65533)
         let report = try ChownShifter(options: options).shift(tree: FilePath(tree), from: from, to: to)
         #expect(try owner(tree + "/bad") == Owner(uid: 65534, gid: 200_001, mode: 0o644))
@@ -367,25 +367,25 @@ struct WalkTests {
     func mountPoint() throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree); mkdir mnt; touch f; chown 100000:100000 . mnt f
             mount -t tmpfs -o mode=0755 strata-test mnt; touch mnt/inner; chown 100000:100000 mnt mnt/inner
             """)
-        defer { _ = try? shell("umount -l \(tree)/mnt") }
+        defer { _ = try? sh("umount -l \(tree)/mnt") }
         // A bind mount of the same filesystem has the same device number: found by statx.
         let outside = scratch.directory("outside")
-        try shell("""
+        try sh("""
             set -e; touch \(outside)/kept; chown 100000:100000 \(outside) \(outside)/kept
             mkdir \(tree)/bind; chown 100000:100000 \(tree)/bind; mount --bind \(outside) \(tree)/bind
             """)
-        defer { _ = try? shell("umount -l \(tree)/bind") }
+        defer { _ = try? sh("umount -l \(tree)/bind") }
         // So is a bind mount of a single file.
-        try shell("""
+        try sh("""
             set -e; touch \(outside)/file-source \(tree)/bound-file
             chown 100000:100000 \(outside)/file-source \(tree)/bound-file
             mount --bind \(outside)/file-source \(tree)/bound-file
             """)
-        defer { _ = try? shell("umount -l \(tree)/bound-file") }
+        defer { _ = try? sh("umount -l \(tree)/bound-file") }
         let report = try ChownShifter().shift(tree: FilePath(tree), from: from, to: to)
         #expect(try owner(tree + "/f").uid == 200_000)
         #expect(try owner(tree + "/mnt").uid == 100_000)
@@ -400,7 +400,7 @@ struct WalkTests {
     func threadCounts(threads: Int) throws {
         let scratch = ScratchDirectory()
         let tree = scratch.directory("tree")
-        try shell("""
+        try sh("""
             set -e; cd \(tree)
             for d in $(seq 1 20); do mkdir d$d; seq -f d$d/f%g 1 50 | xargs touch; done
             chown -R 100000:100000 .; chown 101234:101235 d7/f7
@@ -409,6 +409,6 @@ struct WalkTests {
         #expect(report.entriesVisited == 1021)
         #expect(report.ownersChanged == 1021)
         #expect(try owner(tree + "/d7/f7") == Owner(uid: 201_234, gid: 201_235, mode: 0o644))
-        #expect(try shell("find \(tree) ! -uid 200000 | wc -l") == "1\n")
+        #expect(try sh("find \(tree) ! -uid 200000 | wc -l") == "1\n")
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import LayerArchive
 import StrataSystem
 import SystemPackage
+// Every file of this target uses the shared helpers (run, sh, scratch directories).
+@_exported import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +28,7 @@ enum Tool {
     static let fixtureTools = ["setfattr", "setcap", "setfacl", "mknod", "tar", "gzip"]
     static var haveFixtureTools: Bool { fixtureTools.allSatisfy { find($0) != nil } }
 
-    static var isRoot: Bool { geteuid() == 0 }
+    static var isRoot: Bool { runningAsRoot }
 
     /// The repository's `scripts/interop/make-layer-tree.sh`.
     static let fixtureScript: String = {
@@ -34,52 +36,6 @@ enum Tool {
         for _ in 0..<3 { url.deleteLastPathComponent() }  // InteropTests, Tests, the package
         return url.appendingPathComponent("scripts/interop/make-layer-tree.sh").path
     }()
-}
-
-// MARK: - Processes
-
-struct CommandFailed: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Runs a program and returns its standard output; throws with its standard error when it exits
-/// non-zero.
-@discardableResult
-func run(_ executable: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if !extra.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-    }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes at once, or a chatty child fills one and blocks.
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errors = Box()
-    let group = DispatchGroup()
-    group.enter()
-    let errHandle = err.fileHandleForReading
-    DispatchQueue.global().async {
-        errors.data = errHandle.readDataToEndOfFile()
-        group.leave()
-    }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(description: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errors.data, as: UTF8.self))")
-    }
-    return String(decoding: output, as: UTF8.self)
-}
-
-/// Runs a shell command line.
-@discardableResult
-func sh(_ command: String) throws -> String {
-    try run("/bin/sh", ["-c", command])
 }
 
 /// Single-quotes `s` for a shell command line.
@@ -97,29 +53,23 @@ func makeLayerTree(_ variant: String, in directory: String) throws {
 /// A scratch directory for one test on the machine's own filesystem under /tmp. `close()`
 /// unmounts whatever is still mounted below it (deepest first) and removes it.
 final class Scratch {
-    let path: String
+    private let scratch: ScratchDirectory
+    var path: String { scratch.path }
 
-    init(_ label: String) {
-        var bytes = Array("/tmp/strata-interop-\(label)-XXXXXX".utf8CString)
-        path = bytes.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
+    init(_ label: String) { scratch = ScratchDirectory("strata-interop-\(label)") }
 
-    deinit { close() }
-
-    func close() {
-        unmountAll(below: path)
-        _ = try? run("/bin/rm", ["-rf", "--one-file-system", path])
-    }
+    func close() { scratch.remove() }
 
     /// Makes a subdirectory (and its parents) and returns its path.
     @discardableResult
     func directory(_ name: String) throws -> String {
-        let p = path + "/" + name
+        let p = scratch(name)
         try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
         return p
     }
 
-    func file(_ name: String) -> String { path + "/" + name }
+    /// `path/name`.
+    func file(_ name: String) -> String { scratch(name) }
 }
 
 /// Unmounts every mount at or below `root`, deepest first (containers-storage leaves its home

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Foundation
 import Testing
+import TestSupport
 import TestTiers
 
 /// The kernel tier's own check that SELinux labels are real in its guest: an overlay mounted with
@@ -23,7 +24,7 @@ struct SELinuxMountLabelTests {
         var merged: String { base + "/merged" }
 
         init() throws {
-            base = try temporaryDirectory("strata-label")
+            base = try makeScratchDirectory("strata-label", in: temporaryBase)
             for dir in [lower, lower + "/dir", upper, work, merged] { mkdir(dir, 0o755) }
             #expect(writeFile(lower + "/file", bytes: 10) == nil)
             #expect(writeFile(lower + "/dir/nested", bytes: 10) == nil)
@@ -37,7 +38,7 @@ struct SELinuxMountLabelTests {
 
         func remove() {
             umount2(merged, Int32(MNT_DETACH))
-            removeTree(base)
+            removeScratchDirectory(base)
         }
     }
 
@@ -67,10 +68,10 @@ struct SELinuxMountLabelTests {
     /// `strata mount --label` with categories the loaded policy does not define (it has c0-c3
     /// and c1023, not c5): one error line naming the level, and no mount made.
     @Test func strataRefusesAnUndefinedCategoryBeforeMount() throws {
-        let base = try temporaryDirectory("strata-cli-label")
+        let base = try makeScratchDirectory("strata-cli-label", in: temporaryBase)
         defer {
             _ = try? runStrata(base, ["cleanup"])
-            removeTree(base)
+            removeScratchDirectory(base)
         }
         #expect(try runStrata(base, ["create-layer", "image"]).status == 0)
         #expect(try runStrata(base, ["create-layer", "container", "--parent", "image", "--rw"]).status == 0)
@@ -112,29 +113,8 @@ struct SELinuxMountLabelTests {
     }
 }
 
-/// The `strata` binary built beside this test bundle.
-func strataBinary() -> String {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("strata").path) && dir.path != "/" {
-        dir = dir.deletingLastPathComponent()
-    }
-    return dir.appendingPathComponent("strata").path
-}
-
 /// Runs `strata` on a store under `base`, with the global options before the subcommand;
 /// returns its status and what it printed on each stream.
-func runStrata(_ base: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: strataBinary())
-    process.arguments = ["--root", base + "/root", "--run-root", base + "/run"] + arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+func runStrata(_ base: String, _ arguments: [String]) throws -> ProgramResult {
+    try capture(strataBinary(), ["--root", base + "/root", "--run-root", base + "/run"] + arguments)
 }

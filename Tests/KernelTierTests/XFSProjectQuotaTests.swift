@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Testing
+import TestSupport
 import TestTiers
 
 /// The kernel tier's own check that XFS project quotas are real in its guest: a directory put in
@@ -23,7 +24,7 @@ struct XFSProjectQuotaTests {
         let dir = try XFSProjectQuota.makeScratchDirectory("quota")
         defer {
             try? xfsQuota(mount, "limit -p bhard=0 \(project)", "project -C -p \(dir) \(project)")
-            removeTree(dir)
+            removeScratchDirectory(dir)
         }
         try xfsQuota(mount, "project -s -p \(dir) \(project)", "limit -p bhard=1m \(project)")
 
@@ -40,8 +41,8 @@ struct XFSProjectQuotaTests {
         let free = try XFSProjectQuota.makeScratchDirectory("quota-free")
         defer {
             try? xfsQuota(mount, "limit -p bhard=0 \(project + 1)", "project -C -p \(limited) \(project + 1)")
-            removeTree(limited)
-            removeTree(free)
+            removeScratchDirectory(limited)
+            removeScratchDirectory(free)
         }
         try xfsQuota(mount, "project -s -p \(limited) \(project + 1)", "limit -p bhard=1m \(project + 1)")
         // The same write is refused in the limited directory, so the limit is in force...

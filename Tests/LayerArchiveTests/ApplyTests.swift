@@ -12,7 +12,7 @@ struct ApplyTests {
     /// and compares the result with the source entry by entry.
     @Test("GNU tar stream of every entry type round-trips", arguments: ["", "z", "zstd"])
     func everyEntryType(compression: String) throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let src = scratch.directory("src")
         let longDir = String(repeating: "d", count: 120)
         let longName = String(repeating: "n", count: 200)
@@ -76,7 +76,7 @@ struct ApplyTests {
         tar.add("sub/.wh.nested", uid: 5, gid: 6)
         let bytes = tar.finished()
 
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let overlay = scratch.directory("overlay")
         try apply(bytes, to: overlay)
         let dir = try FileDescriptor.openDirectory(FilePath(overlay))
@@ -106,7 +106,7 @@ struct ApplyTests {
         tar.add("implicit/child", uid: 7, gid: 7)
         let maps = IDMappings(uidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)],
                               gidMap: [IDMap(containerID: 0, hostID: 200_000, size: 65536)])
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(tar.finished(), to: layer, options: ApplyOptions(idMappings: maps))
         let snap = try snapshot(layer)
@@ -134,7 +134,7 @@ struct ApplyTests {
         var tar = TarBuilder()
         tar.add("ping", mode: 0o755, pax: ["SCHILY.xattr.security.capability": String(decoding: cap, as: UTF8.self)])
         _ = hex
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         let maps = IDMappings(uidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)],
                               gidMap: [IDMap(containerID: 0, hostID: 100_000, size: 65536)])
@@ -155,7 +155,7 @@ struct ApplyTests {
         tar.add("dir/file", data: Array("x".utf8), mode: 0o4711, uid: 5, gid: 6)
         tar.add("dev", type: .char, mode: 0o600, devMajor: 1, devMinor: 5)
         tar.add("link", type: .symlink, linkName: "dir/file")
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(tar.finished(), to: layer, options: ApplyOptions(forceMask: FilePermissions(rawValue: 0o700)))
         let snap = try snapshot(layer)
@@ -171,7 +171,7 @@ struct ApplyTests {
 
     @Test("applying onto a layer with content replaces entries and keeps the rest untouched")
     func applyOntoExisting() throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try sh("cd \(layer) && mkdir -p keep/deep && echo old > keep/file && echo old > replaced && ln keep/file keep/twin && echo ok > keep/deep/x")
         let outsideLink = scratch.file("other-link", Array("old\n".utf8))
@@ -206,7 +206,7 @@ struct ApplyTests {
         tar.add("c/", type: .directory, mode: 0o700)
         tar.add("c/inner", data: [4])
         tar.add("c/", type: .directory, mode: 0o711, uid: 9)
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(tar.finished(), to: layer)
         let snap = try snapshot(layer)
@@ -223,7 +223,7 @@ struct ApplyTests {
         tar.add("d/", type: .directory, mode: 0o755, mtime: 1_000_000_000)
         tar.add("d/f1", data: [1])
         tar.add("d/f2", data: [2])
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(tar.finished(), to: layer)
         let snap = try snapshot(layer, directoryTimes: true)
@@ -237,7 +237,7 @@ struct ApplyTests {
             tar.add("d\(i % 7)/file\(i)", data: Array(repeating: UInt8(i % 251), count: i * 13), mode: 0o640, uid: i % 3)
         }
         tar.add("big", data: Array(repeating: 7, count: 3 << 20))
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         let result = try apply(tar.finished(), to: layer, options: ApplyOptions(writerThreads: threads))
         #expect(result.entries == 501)

@@ -16,7 +16,7 @@ import Glibc
 ///     upper:  etc/passwd etc/hosts usr/bin/tool gone (whiteout) new1
 ///             opt/old (opaque) with keep and sub/   brand/new/file + brand/link2 (hard link)
 func makeOverlayLayers(_ scratch: ScratchDirectory) throws {
-    try shell("""
+    try sh("""
         cd '\(scratch(""))' && mkdir -p lower2/etc lower2/usr/bin lower2/gone lower2/opt/old/sub lower1/etc \
             upper/etc upper/usr/bin upper/opt/old/sub upper/brand/new \
         && printf 'root:x:0:0' > lower2/etc/passwd && printf 'hosts' > lower2/etc/hosts && printf 'tool' > lower2/usr/bin/tool \
@@ -42,7 +42,7 @@ func makeOverlayLayers(_ scratch: ScratchDirectory) throws {
 struct ChangesTests {
     @Test("overlay changes: add, modify, delete, opaque directories, unchanged directories left out")
     func overlayChanges() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
         try makeOverlayLayers(scratch)
         let changes = try LayerChanges.overlayChanges(
@@ -59,9 +59,9 @@ struct ChangesTests {
 
     @Test("a fresh opaque directory is an add with nothing deleted; no lowers means all adds")
     func freshOpaqueDirectory() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
-        try shell("cd '\(scratch(""))' && mkdir -p lower/other upper/fresh && printf x > upper/fresh/x")
+        try sh("cd '\(scratch(""))' && mkdir -p lower/other upper/fresh && printf x > upper/fresh/x")
         try setAttribute(scratch("upper/fresh"), "trusted.overlay.opaque", Array("y".utf8))
         let changes = try LayerChanges.overlayChanges(layer: FilePath(scratch("upper")), lowers: [FilePath(scratch("lower"))])
         #expect(changes.map(\.description) == ["A /fresh", "A /fresh/x"])
@@ -71,7 +71,7 @@ struct ChangesTests {
 
     @Test("diff size counts added and modified regular files, hard links once")
     func diffSizeCountsHardLinksOnce() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
         try makeOverlayLayers(scratch)
         let size = try LayerChanges.diffSize(
@@ -82,7 +82,7 @@ struct ChangesTests {
 
     @Test("the overlay change list exported from the merged tree matches the layer's own content")
     func exportOfOverlayChanges() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
         try makeOverlayLayers(scratch)
         let changes = try LayerChanges.overlayChanges(
@@ -101,18 +101,18 @@ struct ChangesTests {
 
     @Test("naive changes against no parent: everything is added, in order")
     func naiveChangesWithoutParent() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
-        try shell("cd '\(scratch(""))' && mkdir -p b/c && printf 1 > a && printf 2 > b/c/d && ln -s a l")
+        try sh("cd '\(scratch(""))' && mkdir -p b/c && printf 1 > a && printf 2 > b/c/d && ln -s a l")
         let changes = try LayerChanges.naiveChanges(old: nil, new: FilePath(scratch.path))
         #expect(changes.map(\.description) == ["A /a", "A /b", "A /b/c", "A /b/c/d", "A /l"])
     }
 
     @Test("naive changes compare type, mode, owner, size, mtime, symlink target, device and xattrs")
     func naiveChangesBetweenTrees() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = ScratchDirectory()
         defer { scratch.remove() }
-        try shell("""
+        try sh("""
             cd '\(scratch(""))' && mkdir -p old/b old/g && printf 1 > old/a && printf c > old/b/c && ln -s x old/d \
             && printf e > old/e && chmod 0644 old/e && printf f > old/f && printf h > old/g/h && printf x > old/x \
             && printf o > old/own && printf t > old/typ && mknod old/dev c 1 3 \

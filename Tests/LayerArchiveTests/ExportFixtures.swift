@@ -10,48 +10,7 @@ import Testing
 import Glibc
 #endif
 
-/// Whether the tests run as root (they make devices, set trusted.* xattrs, chown).
-let runningAsRoot = geteuid() == 0
-
-/// A unique scratch directory under /tmp, removed by `remove()`.
-struct ScratchDirectory {
-    let path: String
-
-    init(_ label: String = #function) throws {
-        let clean = label.filter { $0.isLetter || $0.isNumber }
-        var template = Array("/tmp/strata-export-\(clean)-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw Errno(rawValue: errno)
-        }
-        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    func remove() { _ = try? shell("rm -rf '\(path)'") }
-
-    /// `path/relative`.
-    func callAsFunction(_ relative: String) -> String { relative.isEmpty ? path : path + "/" + relative }
-}
-
-/// Runs `command` with `/bin/sh -c`; throws when it exits non-zero. Returns stdout.
-@discardableResult
-func shell(_ command: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errorData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ShellFailure(command: command, status: process.terminationStatus,
-                           stderr: String(decoding: errorData, as: UTF8.self))
-    }
-    return String(decoding: data, as: UTF8.self)
-}
-
+/// A failed step of making or reading a fixture archive.
 struct ShellFailure: Error, CustomStringConvertible {
     var command: String
     var status: Int32

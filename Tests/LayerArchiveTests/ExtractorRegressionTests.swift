@@ -15,7 +15,7 @@ import Glibc
 struct ExtractorRegressionTests {
     /// Applies `archive` with Strata and extracts it with GNU tar, and expects the same trees.
     private func expectSameAsGNUTar(_ archive: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let ours = scratch.directory("ours")
         let gnu = scratch.directory("gnu")
         let file = scratch.file("layer.tar", archive)
@@ -57,7 +57,7 @@ struct ExtractorRegressionTests {
         tar.add("d/b/", type: .directory, mode: 0o755)
         tar.add("d/b/y", data: [1])
         tar.add("d/.wh.b")
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(tar.finished(), to: layer)
         let snap = try snapshot(layer)
@@ -105,7 +105,7 @@ struct ExtractorRegressionTests {
 
     @Test("a symlink target that is not UTF-8 is written byte for byte")
     func nonUTF8SymlinkTarget() throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let src = scratch.directory("src")
         try sh("cd \(src) && ln -s \"$(printf 'caf\\351')\" link && tar -cf ../src.tar link")
         let layer = scratch.directory("layer")
@@ -119,7 +119,7 @@ struct ExtractorRegressionTests {
 
     @Test("applying onto a layer that holds a name that is not UTF-8 keeps that file")
     func applyOntoNonUTF8Name() throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let src = scratch.directory("src")
         try sh("cd \(src) && mkdir \"$(printf 'd\\351')\" && printf one > \"$(printf 'd\\351/f\\351')\" && tar -cf ../first.tar .")
         var second = TarBuilder()

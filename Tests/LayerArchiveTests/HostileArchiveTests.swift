@@ -147,7 +147,7 @@ struct HostileArchiveTests {
 
     @Test("hostile archive", arguments: cases)
     func hostile(_ hostile: Case) throws {
-        let scratch = Scratch("strata-hostile")
+        let scratch = ScratchDirectory("strata-hostile")
         let outside = scratch.directory("outside")
         try sh("echo secret > \(outside)/secret && mkdir \(outside)/x && chmod 755 \(outside)")
         let layer = scratch.directory("layer")
@@ -185,7 +185,7 @@ struct HostileArchiveTests {
         var t = TarBuilder()
         t.add("first", data: [1])
         t.add("second/../../x", data: [2])
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         let archive = t.finished()
         do throws(StorageError) {
@@ -204,7 +204,7 @@ struct HostileArchiveTests {
         t.add("d/", type: .directory, pax: ["SCHILY.xattr.trusted.overlay.redirect": "/etc",
                                             "SCHILY.xattr.trusted.overlay.opaque": "y",
                                             "SCHILY.xattr.user.kept": "v"])
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let layer = scratch.directory("layer")
         try apply(t.finished(), to: layer)
         let snap = try snapshot(layer)
@@ -214,7 +214,7 @@ struct HostileArchiveTests {
 
 /// Gzips bytes with the system's gzip.
 func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
-    let scratch = Scratch()
+    let scratch = ScratchDirectory()
     let file = scratch.file("data", bytes)
     try run("/bin/gzip", ["-f", file])
     return Array(try Data(contentsOf: URL(fileURLWithPath: file + ".gz")))

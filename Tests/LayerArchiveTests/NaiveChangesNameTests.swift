@@ -11,7 +11,7 @@ struct NaiveChangesNameTests {
     @Test("a changed name that is not UTF-8 fails the diff, naming its directory, instead of going missing",
           arguments: ["add", "delete"])
     func nonUTF8NameFails(kind: String) throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let old = scratch.directory("old"), new = scratch.directory("new")
         let side = kind == "add" ? new : old
         try sh("mkdir -p \(old)/sub \(new)/sub && printf x > \(side)/sub/\"$(printf 'f\\351')\" && printf y > \(new)/plain")
@@ -27,7 +27,7 @@ struct NaiveChangesNameTests {
 
     @Test("UTF-8 names that are not ASCII are listed as they are")
     func utf8NamesPass() throws {
-        let scratch = Scratch()
+        let scratch = ScratchDirectory()
         let new = scratch.directory("new")
         try sh("mkdir -p \(new)/café && printf x > \(new)/café/naïve")
         let changes = try LayerChanges.naiveChanges(old: nil, new: FilePath(new))

@@ -3,77 +3,13 @@ import GraphDriver
 import LayerArchive
 import StrataSystem
 import SystemPackage
-
-/// A scratch directory for one test, removed when the test is done with it.
-final class Scratch {
-    let path: String
-
-    init(_ label: String = "strata-test") {
-        let template = "/tmp/\(label)-XXXXXX"
-        var bytes = Array(template.utf8CString)
-        path = bytes.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-
-    deinit { cleanup() }
-
-    func cleanup() {
-        _ = try? run("/bin/rm", ["-rf", path])
-    }
-
-    /// Makes a subdirectory and returns its path.
-    func directory(_ name: String) -> String {
-        let p = path + "/" + name
-        try? FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
-        return p
-    }
-
-    /// Writes `bytes` to a file in the scratch directory and returns its path.
-    func file(_ name: String, _ bytes: [UInt8]) -> String {
-        let p = path + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
-        return p
-    }
-}
-
-struct CommandFailed: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Runs a program and returns its standard output; throws when it exits non-zero.
-@discardableResult
-func run(_ executable: String, _ arguments: [String], input: [UInt8]? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let inPipe = Pipe()
-    if input != nil { process.standardInput = inPipe }
-    try process.run()
-    if let input {
-        inPipe.fileHandleForWriting.write(Data(input))
-        try inPipe.fileHandleForWriting.close()
-    }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(description: "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
-    }
-    return String(decoding: output, as: UTF8.self)
-}
-
-/// Runs a shell command line (for fixtures made with tar, setfacl, setcap, mknod).
-@discardableResult
-func sh(_ command: String) throws -> String {
-    try run("/bin/sh", ["-c", command])
-}
+// Every file of this target uses the shared helpers (sh, scratch directories, runningAsRoot).
+@_exported import TestSupport
 
 /// Applies the archive bytes to `layer`.
 @discardableResult
 func apply(_ archive: [UInt8], to layer: String, options: ApplyOptions = ApplyOptions()) throws(StorageError) -> ApplyResult {
-    let scratch = Scratch("strata-archive")
+    let scratch = ScratchDirectory("strata-archive")
     let file = scratch.file("layer.tar", archive)
     return try LayerApplier.apply(archive: FilePath(file), into: FilePath(layer), options: options)
 }

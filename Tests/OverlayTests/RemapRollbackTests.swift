@@ -25,21 +25,6 @@ struct RemapRollbackTests {
         return driver
     }
 
-    /// Runs a shell script and returns its standard output.
-    @discardableResult
-    private func sh(_ script: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ConformanceFailure("sh -c '\(script)' exited \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// Every name below `directory` with its kind, owner, mode and every extended attribute but
     /// overlayfs's own (`trusted.overlay.*`: any mount of a layer writes `impure`, `origin` and
     /// `uuid` into its upper directory; a shift neither reads nor writes them).

@@ -4,6 +4,8 @@ import GraphDriver
 import Overlay
 import StrataSystem
 import SystemPackage
+// Every file of this target uses the shared helpers (needsRoot, sh, scratch directories).
+@_exported import TestSupport
 import Testing
 
 /// A temporary home and run home on this machine's disk, with an overlay driver on them.
@@ -29,8 +31,7 @@ struct TemporaryStore {
 
     /// Unmounts everything below the store and deletes it.
     func destroy() {
-        for mount in mounts() { try? Mounts.unmount(FilePath(mount), flags: .detach) }
-        try? FileManager.default.removeItem(atPath: root.string)
+        removeScratchDirectory(root.string)
     }
 }
 
@@ -43,6 +44,3 @@ let overlayFactory: DriverFactory = {
         store.destroy()
     }
 }
-
-/// Tests that mount need root and overlayfs.
-let needsRoot = Testing.ConditionTrait.enabled(if: geteuid() == 0, "needs root to mount overlays")

@@ -34,30 +34,6 @@ struct UserNamespaceTests {
         return (store, driver)
     }
 
-    /// Runs a shell script; returns its standard output, or throws with its status and errors.
-    @discardableResult
-    private func sh(_ script: String, as uid: UInt32? = nil) throws -> String {
-        let process = Process()
-        if let uid {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "/bin/sh", "-c", script]
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script]
-        }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ConformanceFailure("sh -c '\(script)' exited \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// Runs `script` as `uid` in `directory` (entered as root first): a container's process
     /// does not traverse the host's path to its root, it starts inside.
     private func run(_ script: String, as uid: UInt32, in directory: FilePath) throws {

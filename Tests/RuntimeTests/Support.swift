@@ -1,4 +1,6 @@
 import Foundation
+// Every file of this target uses the shared helpers (runningAsRoot, scratch directories).
+@_exported import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,18 +10,8 @@ import Glibc
 // The runtime tier drives everything through programs, as a user would: the `strata` binary of
 // this build, runc and crun, tar. These helpers run them and keep their stores apart.
 
-let runningAsRoot = geteuid() == 0
-
 /// Whether `program` is an executable file on this host.
 func installed(_ program: String) -> Bool { FileManager.default.isExecutableFile(atPath: program) }
-
-/// What a finished program left: its exit status and its two output streams.
-struct ProgramResult: CustomStringConvertible {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-    var description: String { "exit status \(status); stderr: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))" }
-}
 
 /// A program that did not succeed, with what it printed.
 struct ProgramFailure: Error, CustomStringConvertible {
@@ -44,30 +36,7 @@ struct ProgramFailure: Error, CustomStringConvertible {
 /// Runs a program to its end (killed after `timeout` seconds) and returns its status and output.
 /// Its standard input is /dev/null.
 func runProgram(_ path: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> ProgramResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let killer = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-    // stderr is read on another thread so that neither pipe can fill up and stall the child.
-    nonisolated(unsafe) var errorData = Data()
-    let errorRead = DispatchGroup()
-    errorRead.enter()
-    DispatchQueue.global().async {
-        errorData = err.fileHandleForReading.readDataToEndOfFile()
-        errorRead.leave()
-    }
-    let outputData = out.fileHandleForReading.readDataToEndOfFile()
-    errorRead.wait()
-    process.waitUntilExit()
-    killer.cancel()
-    return ProgramResult(status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
-                         stderr: String(decoding: errorData, as: UTF8.self))
+    try capture(path, arguments, timeout: timeout)
 }
 
 /// Runs a program and returns its standard output; throws `ProgramFailure` unless it exits 0.
@@ -77,16 +46,6 @@ func mustRun(_ path: String, _ arguments: [String]) throws -> String {
     guard result.status == 0 else { throw ProgramFailure(command: [path] + arguments, result: result) }
     return result.stdout
 }
-
-/// The `strata` binary of this build: beside the test bundle, in the build directory.
-let strataBinary: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("strata").path) && dir.path != "/" {
-        dir = dir.deletingLastPathComponent()
-    }
-    return dir.appendingPathComponent("strata").path
-}()
 
 /// A store of its own for one test: `--root` and `--run-root` under a fresh directory, and the
 /// runtimes' state directories beside them. The directory is 0755, as `/var/lib` is: the store
@@ -98,25 +57,20 @@ final class RuntimeStore: @unchecked Sendable {
     var runtimeState: String { dir + "/runtime-state" }
 
     init() throws {
-        var template = Array("/tmp/strata-runtime-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw ProgramFailure.errno(["mkdtemp"])
-        }
-        dir = String(cString: made)
+        dir = try makeScratchDirectory("strata-runtime")
         chmod(dir, 0o755)
     }
 
     deinit {
-        // Whatever a failed test left: the runtimes' containers, then mounts, then the files.
+        // Whatever a failed test left: the runtimes' containers, then (removing the directory) mounts and files.
         for state in ["runc", "crun"] { try? FileManager.default.removeItem(atPath: runtimeState + "/" + state) }
         _ = try? strata(["cleanup"])
-        for mountPoint in mountPoints().reversed() { umount2(mountPoint, Int32(MNT_DETACH)) }
-        try? FileManager.default.removeItem(atPath: dir)
+        removeScratchDirectory(dir)
     }
 
     /// Runs `strata ARGS` on this store.
     func strata(_ arguments: [String]) throws -> ProgramResult {
-        try runProgram(strataBinary, arguments + ["--root", root, "--run-root", runRoot])
+        try runProgram(strataBinary(), arguments + ["--root", root, "--run-root", runRoot])
     }
 
     /// Runs `strata ARGS` on this store and returns its output; throws unless it exits 0.

@@ -1,61 +1,27 @@
 import Foundation
 import StrataSystem
 import SystemPackage
+// Every file of this target uses the shared helpers (runProgram, strataBinary, scratch directories).
+@_exported import TestSupport
 import Testing
 
-/// Runs the built `strata` binary (beside the test bundle) and returns its status and output.
-struct CLIResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+/// What a run of the built `strata` binary (beside the test bundle) left.
+typealias CLIResult = ProgramResult
 
-func strataBinary() -> String {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-    // The test binary lives in StrataPackageTests.xctest/… or directly in the build directory.
-    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("strata").path) && dir.path != "/" {
-        dir = dir.deletingLastPathComponent()
-    }
-    return dir.appendingPathComponent("strata").path
-}
-
+/// A store of its own for one test, removed (mounts first) when the test is done with it.
 final class Store {
-    let root: String
-    init() {
-        var template = Array("/tmp/strata-cli-XXXXXX".utf8CString)
-        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
+    private let scratch = ScratchDirectory("strata-cli")
+    var root: String { scratch.path }
     deinit {
-        // Unmount anything a failed test left behind, then remove the store.
+        // Let strata unmount what a failed test left behind; the scratch directory goes next.
         _ = try? strata(self, ["cleanup"])
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count > 4, fields[4].hasPrefix(root) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
-        }
-        try? FileManager.default.removeItem(atPath: root)
     }
     var globals: [String] { ["--root", root + "/root", "--run-root", root + "/run"] }
 }
 
 @discardableResult
 func strata(_ store: Store, _ args: [String], stdin: Data? = nil) throws -> CLIResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: strataBinary())
-    process.arguments = args + store.globals
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                     stderr: String(decoding: e, as: UTF8.self))
+    try capture(strataBinary(), args + store.globals, input: stdin.map { Array($0) } ?? [])
 }
 
 /// Runs a program with its output and errors together; returns its status and that output.
@@ -74,13 +40,13 @@ func runProgram(_ path: String, _ arguments: [String], environment: [String: Str
 }
 
 func tarOf(_ files: [String: String]) throws -> Data {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-cli-src-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: dir) }
+    let dir = ScratchDirectory("strata-cli-src")
     for (name, content) in files {
-        let url = dir.appendingPathComponent(name)
+        let url = URL(fileURLWithPath: dir(name))
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try content.write(to: url, atomically: false, encoding: .utf8)
     }
+    // Read as bytes: a tar stream is not text.
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/bin/tar")
     process.arguments = ["-C", dir.path, "-cf", "-", "."]
@@ -340,17 +306,6 @@ struct CLITests {
     }
 
     private func strataRaw(_ args: [String]) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: strataBinary())
-        process.arguments = args
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+        try capture(strataBinary(), args)
     }
 }

@@ -2,20 +2,9 @@ import Foundation
 import Testing
 
 /// Runs `program` with `arguments` and exactly `environment` (nothing inherited but PATH).
-private func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.environment = environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { old, _ in old }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                     stderr: String(decoding: e, as: UTF8.self))
+private func runIsolated(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+    try capture(program, arguments, input: [],
+                environment: environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { old, _ in old })
 }
 
 /// `Key: value` lines as a dictionary.
@@ -47,7 +36,7 @@ private let containersStorage = "/usr/bin/containers-storage"
 /// and the two in podman's documentation (rootless users who mount with fuse-overlayfs).
 private func example(_ name: String) throws -> String {
     func markdownBlock(_ doc: String, after marker: String) throws -> String {
-        let text = try run("/bin/zcat", [doc]).stdout
+        let text = try runIsolated("/bin/zcat", [doc]).stdout
         let start = try #require(text.range(of: marker))
         let open = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
         let body = try #require(text[open.upperBound...].firstIndex(of: "\n"))
@@ -110,10 +99,10 @@ struct ConfigCLITests {
         let original = try example(name)
         try relocated(original, into: store).write(toFile: conf, atomically: false, encoding: .utf8)
 
-        let theirs = try run(containersStorage, ["status"], environment: ["CONTAINERS_STORAGE_CONF": conf])
-        _ = try? run(containersStorage, ["shutdown"], environment: ["CONTAINERS_STORAGE_CONF": conf])
+        let theirs = try runIsolated(containersStorage, ["status"], environment: ["CONTAINERS_STORAGE_CONF": conf])
+        _ = try? runIsolated(containersStorage, ["shutdown"], environment: ["CONTAINERS_STORAGE_CONF": conf])
         #expect(theirs.status == 0, "\(theirs.stderr)")
-        let ours = try run(strataBinary(), ["status", "--config", conf])
+        let ours = try runIsolated(strataBinary(), ["status", "--config", conf])
         #expect(ours.status == 0, "\(ours.stderr)")
         // containers-storage prints its status on stderr.
         let (a, b) = (fields(theirs.stderr), fields(ours.stdout))
@@ -134,7 +123,7 @@ struct ConfigCLITests {
         if !programs.isEmpty { #expect(ignored.first?.contains("storage.options.mount_program (\(conf):") == true) }
 
         // The command from the issue: the stock file, unchanged but for its two paths.
-        let layers = try run(strataBinary(), ["layers", "--config", conf])
+        let layers = try runIsolated(strataBinary(), ["layers", "--config", conf])
         #expect(layers.status == 0, "\(layers.stderr)")
     }
 
@@ -156,17 +145,17 @@ struct ConfigCLITests {
             .write(toFile: other, atomically: false, encoding: .utf8)
         let environment = ["CONTAINERS_STORAGE_CONF": conf]
 
-        let plain = fields(try run(strataBinary(), ["status"], environment: environment).stdout)
+        let plain = fields(try runIsolated(strataBinary(), ["status"], environment: environment).stdout)
         #expect(plain["Root"] == "\(store.root)/env-root")
         #expect(plain["Driver Options"] == "[mountopt=nodev ignore_chown_errors=true]")
 
-        let overridden = try run(strataBinary(), ["status", "--root", store.root + "/cli-root", "--run-root", store.root + "/cli-run",
+        let overridden = try runIsolated(strataBinary(), ["status", "--root", store.root + "/cli-root", "--run-root", store.root + "/cli-run",
                                                   "--storage-opt", "mountopt=noexec"], environment: environment)
         #expect(overridden.status == 0, "\(overridden.stderr)")
         #expect(fields(overridden.stdout)["Root"] == "\(store.root)/cli-root")
         #expect(fields(overridden.stdout)["Driver Options"] == "[ignore_chown_errors=true mountopt=noexec]")
 
-        let named = fields(try run(strataBinary(), ["status", "--config", other], environment: environment).stdout)
+        let named = fields(try runIsolated(strataBinary(), ["status", "--config", other], environment: environment).stdout)
         #expect(named["Root"] == "\(store.root)/other-root")
         #expect(named["Driver Options"] == "[]")
     }
@@ -181,15 +170,15 @@ struct ConfigCLITests {
         let main = ["/etc/containers/storage.conf", "/usr/share/containers/storage.conf"].first {
             FileManager.default.fileExists(atPath: $0)
         }
-        let system = try run(strataBinary(), ["status", "--config", "system"] + globals)
+        let system = try runIsolated(strataBinary(), ["status", "--config", "system"] + globals)
         #expect(system.status == 0, "\(system.stderr)")
-        let direct = try run(strataBinary(), ["status"] + (main.map { ["--config", $0] } ?? []) + globals)
+        let direct = try runIsolated(strataBinary(), ["status"] + (main.map { ["--config", $0] } ?? []) + globals)
         #expect(system.stdout == direct.stdout)
         #expect(system.stderr == direct.stderr)
 
         let bad = store.root + "/bad.conf"
         try "[storage]\ndriver = \"overlay\"\ngraphroot = [\"/a\"]\n".write(toFile: bad, atomically: false, encoding: .utf8)
-        let failed = try run(strataBinary(), ["status", "--config", "system"] + globals, environment: ["CONTAINERS_STORAGE_CONF": bad])
+        let failed = try runIsolated(strataBinary(), ["status", "--config", "system"] + globals, environment: ["CONTAINERS_STORAGE_CONF": bad])
         #expect(failed.status == 1)
         #expect(failed.stderr == "strata: read configuration: \(bad):3: graphroot: must be a string, not an array\n")
     }

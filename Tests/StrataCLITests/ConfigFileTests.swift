@@ -5,14 +5,12 @@ import Testing
 
 /// Removes a file `configFile` made, and its directory.
 func removeConfigFile(_ path: String) {
-    try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    removeScratchDirectory((path as NSString).deletingLastPathComponent)
 }
 
 /// Writes `text` to a fresh file in a directory of its own and returns its path.
 func configFile(_ text: String, name: String = "storage.conf") throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-conf-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let path = dir.appendingPathComponent(name).path
+    let path = try makeScratchDirectory("strata-conf") + "/" + name
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     return path
 }

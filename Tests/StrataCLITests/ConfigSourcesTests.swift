@@ -8,12 +8,12 @@ struct ConfigSourcesTests {
     final class Tree {
         let base: String
         init() throws {
-            base = FileManager.default.temporaryDirectory.appendingPathComponent("strata-sources-\(UUID().uuidString)").path
+            base = try makeScratchDirectory("strata-sources")
             for dir in ["usr", "etc", "home/.config/containers", "xdg/containers"] {
                 try FileManager.default.createDirectory(atPath: base + "/" + dir, withIntermediateDirectories: true)
             }
         }
-        deinit { try? FileManager.default.removeItem(atPath: base) }
+        deinit { removeScratchDirectory(base) }
 
         @discardableResult
         func write(_ relative: String, _ text: String = "[storage]\n") throws -> String {

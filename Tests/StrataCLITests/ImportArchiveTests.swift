@@ -10,20 +10,7 @@ struct ImportArchiveTests {
 
     /// Runs `strata` in `directory` (so that relative references resolve there).
     func strataIn(_ directory: String, _ store: Store, _ args: [String]) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: strataBinary())
-        process.arguments = args + store.globals
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self))
+        try capture(strataBinary(), args + store.globals, in: directory)
     }
 
     @Test("podman save's docker-archive, oci-archive and oci-dir import; a corrupt archive changes nothing",

@@ -1,18 +1,13 @@
 import Foundation
 import StrataSystem
 import SystemPackage
+// Every file of this target uses the shared helpers (needsRoot, sh, scratch directories).
+@_exported import TestSupport
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Whether the tests run as root (the CI machine does; most tests here need it).
-let runningAsRoot = geteuid() == 0
-
-/// The trait of a test or suite that needs root, with the reason shown when it is skipped.
-let needsRoot = Testing.ConditionTrait.enabled(
-    if: runningAsRoot, "needs root: mounts, device nodes, chown, trusted.* xattrs, project IDs")
 
 /// `O_PATH` and `O_TMPFILE` on Linux (the Glibc module does not export them to Swift).
 let openPathOnly: Int32 = 0o10_000_000
@@ -26,10 +21,7 @@ final class TemporaryDirectory {
 
     init(_ label: String = #function) throws {
         let sanitized = label.filter { $0.isLetter || $0.isNumber }.prefix(40)
-        var template = Array("/tmp/strata-system-\(sanitized)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard let made else { throw Errno(rawValue: errno) }
-        path = FilePath(String(cString: made))
+        path = FilePath(try makeScratchDirectory("strata-system-\(sanitized)"))
         descriptor = try FileDescriptor.openDirectory(path)
     }
 
@@ -54,15 +46,9 @@ final class TemporaryDirectory {
     }
 
     deinit {
-        // Lazily unmount whatever a failed test left mounted below us, deepest first, so that
-        // removing the tree never reaches into a mounted filesystem.
-        let prefix = path.string + "/"
-        let leftovers = Mounts.mountTable().map(\.mountPoint).filter { $0.hasPrefix(prefix) }
-        for mountPoint in leftovers.reversed() {
-            try? Mounts.unmount(FilePath(mountPoint), flags: .detach)
-        }
-        try? FileDescriptor.currentWorkingDirectory.removeTree(at: path)
+        // Whatever a failed test left mounted below us is detached first.
         descriptor.closeQuietly()
+        removeScratchDirectory(path.string)
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import TestSupport
 
 /// Probes for XFS project quotas, and the scratch XFS the quota tests write on.
 ///
@@ -24,13 +25,12 @@ public enum XFSProjectQuota {
 
     /// A new empty directory on the scratch XFS, writable by everyone; remove it when done.
     public static func makeScratchDirectory(_ label: String = "strata-test") throws -> String {
-        let template = try scratchMount() + "/\(label)-XXXXXX"
-        var bytes = Array(template.utf8CString)
-        guard let made = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw FeatureUnavailable(feature: .xfsProjectQuota,
-                                     reason: "mkdtemp \(template): \(Host.errnoDescription(errno))")
+        let mount = try scratchMount()
+        do {
+            return try TestSupport.makeScratchDirectory(label, in: mount)
+        } catch {
+            throw FeatureUnavailable(feature: .xfsProjectQuota, reason: "mkdtemp \(mount)/\(label)-XXXXXX: \(error)")
         }
-        return String(cString: made)
     }
 
     /// Whether a mount enforces project quotas (`prjquota`/`pquota`, not `pqnoenforce`).
@@ -76,12 +76,12 @@ public enum XFSProjectQuota {
         guard let mkfs = Host.executable("mkfs.xfs"), let mountTool = Host.executable("mount") else {
             return Probe(availability: .unavailable("no XFS mounted with prjquota, and mkfs.xfs is not installed"))
         }
-        let base = (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/strata-xfs-probe-XXXXXX"
-        var bytes = Array(base.utf8CString)
-        guard let made = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            return Probe(availability: .unavailable("mkdtemp \(base): \(Host.errnoDescription(errno))"))
+        let dir: String
+        do {
+            dir = try TestSupport.makeScratchDirectory("strata-xfs-probe", in: temporaryBase)
+        } catch {
+            return Probe(availability: .unavailable("mkdtemp \(temporaryBase)/strata-xfs-probe-XXXXXX: \(error)"))
         }
-        let dir = String(cString: made)
         let image = dir + "/xfs.img", mountPoint = dir + "/mnt"
         func fail(_ why: String) -> Probe {
             _ = try? Host.run(Host.executable("rm") ?? "/bin/rm", ["-rf", dir])

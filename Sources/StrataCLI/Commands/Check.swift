@@ -1,23 +1,17 @@
 import ArgumentParser
-import GraphDriver
-import Overlay
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
+/// `strata check`: verifies the store, and with `--repair` fixes what it can.
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check",
-        abstract: "Verify the store (and with --repair, fix what can be fixed).",
+    static let configuration = CommandConfiguration.subcommand(
+        "check", abstract: "Verify the store (and with --repair, fix what can be fixed).",
         discussion: """
             Checks every layer's diff, work, merged, link file, l/ entry and lower chain; staging \
             directories no running operation holds; mounts without a count and counts without a \
             mount; l/ entries pointing at no layer; remaps a crash cut short (--repair rolls them \
             back). Prints one line per problem and a summary; \
             exits with status 1 when problems remain.
-            Example: strata check --repair
-            """)
+            """,
+        example: "strata check --repair")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Fix what can be fixed, and say what was done.") var repair = false
 
@@ -32,8 +26,7 @@ struct Check: ParsableCommand {
         }
         out += "\(report.layers) layer(s) checked, \(report.problems.count) problem(s) found"
         if repair { out += ", \(report.problems.count - report.remaining.count) repaired, \(report.remaining.count) remaining" }
-        out += "\n"
-        writeOutput(out)
+        CommandOutput.line(out).write()
         if !report.isClean { throw ExitCode(1) }
     }
 }

@@ -3,6 +3,7 @@ import GraphDriver
 import OCIImage
 import Overlay
 
+/// `strata import`: an image as a chain of layers, named by their chain IDs.
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -32,6 +33,6 @@ struct Import: ParsableCommand {
             progress.note("\(reused ? "reused" : "applied") \(layer.layerID.rawValue.prefix(12)) (\(layer.descriptor.size) bytes)")
         }
         progress.finish()
-        writeOutput(top.rawValue + "\n")
+        CommandOutput.line(top.rawValue).write()
     }
 }

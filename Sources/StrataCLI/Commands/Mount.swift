@@ -2,11 +2,11 @@ import ArgumentParser
 import GraphDriver
 import Overlay
 
+/// `strata mount`: mounts a layer and prints its mount point.
 struct Mount: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mount",
-        abstract: "Mount a layer over its parents and print the mount point; mounts are counted.",
-        discussion: "Example: strata mount app --option nodev")
+    static let configuration = CommandConfiguration.subcommand(
+        "mount", abstract: "Mount a layer over its parents and print the mount point; mounts are counted.",
+        example: "strata mount app --option nodev")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The layer's ID.") var id: LayerIDArgument
     @Option(help: "The SELinux context to mount with.") var label: String?
@@ -22,22 +22,9 @@ struct Mount: ParsableCommand {
         for option in options { extra += try MountOption.parseList(option) }
         let mountOptions = MountOptions(
             label: try label.map { (text) throws(StorageError) in try SELinuxContext(text) },
-            idMappings: IDMappings(uidMap: uidmap.map(\.map), gidMap: gidmap.map(\.map)),
+            idMappings: IDMappings(uidmap: uidmap, gidmap: gidmap),
             readOnly: ro, volatile: volatile, extra: extra)
         let merged = try driver.get(id.id, options: mountOptions)
-        writeOutput(merged.string + "\n")
-    }
-}
-
-struct Unmount: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "unmount",
-        abstract: "Release one mount of a layer; the last release unmounts it.",
-        discussion: "Example: strata unmount app")
-    @OptionGroup var global: GlobalOptions
-    @Argument(help: "The layer's ID.") var id: LayerIDArgument
-
-    func run() throws {
-        try global.openDriver().put(id.id)
+        CommandOutput.line(merged.string).write()
     }
 }

@@ -8,10 +8,9 @@ import SystemPackage
 
 /// Checks a host for what Strata needs and can use, without touching any store.
 struct CheckHost: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check-host",
-        abstract: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux.",
-        discussion: "Example: strata check-host --root /var/lib/strata")
+    static let configuration = CommandConfiguration.subcommand(
+        "check-host", abstract: "Check this host for what Strata needs: overlay, d_type, the new mount API, idmapped mounts, project quotas, SELinux.",
+        example: "strata check-host --root /var/lib/strata")
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print a JSON object.") var json = false
@@ -81,17 +80,14 @@ struct CheckHost: ParsableCommand {
                                 detail: selinux ? "mounts are labeled with the container's context"
                                     : "off: mounts carry no context= label"))
 
-        if json {
-            let items = findings.map {
-                "  \(jsonString($0.name)): {\"present\": \($0.present), \"required\": \($0.required), \"detail\": \(jsonString($0.detail))}"
-            }
-            writeOutput("{\n" + items.joined(separator: ",\n") + "\n}\n")
-        } else {
-            for finding in findings {
-                let mark = finding.present ? "ok     " : finding.required ? "MISSING" : "no     "
-                writeOutput("\(mark) \(finding.name): \(finding.detail)\n")
-            }
+        let text = findings.map { finding in
+            let mark = finding.present ? "ok     " : finding.required ? "MISSING" : "no     "
+            return "\(mark) \(finding.name): \(finding.detail)\n"
         }
+        let members: [(String, JSONValue)] = findings.map {
+            ($0.name, .object([("present", .bool($0.present)), ("required", .bool($0.required)), ("detail", .string($0.detail))]))
+        }
+        CommandOutput(text: text.joined(), json: .object(members), layout: .oneMemberPerLine).write(json: json)
         if findings.contains(where: { $0.required && !$0.present }) { throw ExitCode(1) }
     }
 
