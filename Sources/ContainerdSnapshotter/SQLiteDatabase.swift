@@ -10,14 +10,15 @@ enum SQLValue: Sendable, Hashable {
 
 /// One SQLite connection (the system library), used from one thread at a time.
 ///
-/// Opened in WAL mode with `synchronous=FULL`: a transaction that returned is on disk, and a
-/// process killed in the middle of one leaves the database as it was before it began.
+/// Opened in WAL mode with `synchronous` set by `MetadataSync`: a transaction that returned
+/// survives the process (and, with `full`, the machine), and a process killed in the middle of
+/// one leaves the database as it was before it began.
 final class SQLiteDatabase {
     private var handle: OpaquePointer?
     let path: String
 
     /// Opens (creating when missing) the database at `path`.
-    init(path: String) throws(StorageError) {
+    init(path: String, sync: MetadataSync) throws(StorageError) {
         self.path = path
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
@@ -32,7 +33,7 @@ final class SQLiteDatabase {
         guard mode == .text("wal") else {
             throw StorageError(.unsupported, "open snapshot metadata", path: path, reason: "the database cannot use WAL mode here")
         }
-        try execute("PRAGMA synchronous=FULL")
+        try execute(sync == .full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
     }
 
