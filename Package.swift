@@ -124,9 +124,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .executableTarget(name: "strata-snapshotter", dependencies: [
-            "ContainerdSnapshotter", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-        ]),
+        .executableTarget(
+            name: "strata-snapshotter",
+            dependencies: [
+                "ContainerdSnapshotter", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
 
         // The driver conformance suite: written against the GraphDriver protocols, so that any
         // driver can run it.
