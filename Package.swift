@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "StrataSystem", targets: ["StrataSystem"]),
         .library(name: "GraphDriver", targets: ["GraphDriver"]),
+        .library(name: "StreamCodecs", targets: ["StreamCodecs"]),
         .library(name: "LayerArchive", targets: ["LayerArchive"]),
         .library(name: "ProjectQuota", targets: ["ProjectQuota"]),
         .library(name: "MountLabel", targets: ["MountLabel"]),
@@ -58,10 +59,17 @@ let package = Package(
                 "StrataSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        // Decompression and image-tarball members with libarchive, below LayerArchive and OCIImage.
+        .target(
+            name: "StreamCodecs",
+            dependencies: [
+                "GraphDriver", "StrataSystem", "CArchive",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .target(
             name: "LayerArchive",
             dependencies: [
-                "GraphDriver", "StrataSystem", "CArchive",
+                "GraphDriver", "StreamCodecs", "StrataSystem", "CArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(
@@ -85,14 +93,14 @@ let package = Package(
         .target(
             name: "Overlay",
             dependencies: [
-                "GraphDriver", "LayerArchive", "StrataSystem", "CLinux",
+                "GraphDriver", "LayerArchive", "StrataSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "OCIImage",
             dependencies: [
-                "GraphDriver", "LayerArchive", "StrataSystem",
+                "GraphDriver", "StreamCodecs", "StrataSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),

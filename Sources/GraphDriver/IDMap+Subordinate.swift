@@ -105,12 +105,10 @@ extension IDMap {
     }
 
     static func readSmallFile(_ file: FilePath, operation: String) throws(StorageError) -> String {
-        do throws(Errno) {
+        try attempt(operation, file) { () throws(Errno) in
             let fd = try FileDescriptor.currentWorkingDirectory.open(at: file, .readOnly)
             defer { fd.closeQuietly() }
             return String(decoding: try fd.readToEnd(), as: UTF8.self)
-        } catch {
-            throw StorageError(operation, path: file.string, errno: error)
         }
     }
 }

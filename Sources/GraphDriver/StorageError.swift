@@ -68,3 +68,30 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
         return parts.joined(separator: ": ")
     }
 }
+
+/// Runs `body` and turns the `Errno` it throws into a ``StorageError`` for `operation` on
+/// `path`: the one bridge from the syscall layer's errors to the driver's.
+///
+/// `operation` and `path` are only evaluated when `body` fails, so naming the path costs nothing
+/// on the way that succeeds. The code comes from the errno, as ``StorageError/init(_:path:errno:)``
+/// chooses it.
+///
+/// ```swift
+/// let fd = try attempt("open layer archive", archive) { () throws(Errno) in
+///     try FileDescriptor.currentWorkingDirectory.open(at: archive, .readOnly)
+/// }
+/// ```
+///
+/// A failure that needs another code or reason (or a cleanup before the throw) keeps its own
+/// `do`/`catch`.
+@inlinable @inline(__always)
+public func attempt<T, Path: CustomStringConvertible>(
+    _ operation: @autoclosure () -> String, _ path: @autoclosure () -> Path?,
+    _ body: () throws(Errno) -> T
+) throws(StorageError) -> T {
+    do throws(Errno) {
+        return try body()
+    } catch {
+        throw StorageError(operation(), path: path()?.description, errno: error)
+    }
+}

@@ -156,11 +156,8 @@ public struct ChownShifter: Sendable {
     ///
     /// Throws as ``shift(tree:from:to:)`` does for an ID the mappings cannot hold.
     public func prepare(tree: FilePath, from: IDMappings, to: IDMappings) throws(StorageError) -> PreparedShift {
-        let root: FileDescriptor
-        do throws(Errno) {
-            root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
-        } catch {
-            throw StorageError("shift ownership: open the tree", path: tree.string, errno: error)
+        let root: FileDescriptor = try attempt("shift ownership: open the tree", tree) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
         }
         if from == to { return PreparedShift(root: root, tree: tree, plans: [], report: ShiftReport(), options: options) }
         let translation = OwnerTranslation(from: from, to: to, options: options)
@@ -183,11 +180,8 @@ public struct ChownShifter: Sendable {
     /// Safe to repeat: a rollback that was itself interrupted is finished by running it again.
     public func rollBack(tree: FilePath, journal: FilePath) throws(StorageError) {
         let contents = try UndoJournal(reading: journal)
-        let root: FileDescriptor
-        do throws(Errno) {
-            root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
-        } catch {
-            throw StorageError("roll back shift: open the tree", path: tree.string, errno: error)
+        let root: FileDescriptor = try attempt("roll back shift: open the tree", tree) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.openDirectory(at: tree)
         }
         defer { root.closeQuietly() }
         var plans = contents.undo

@@ -31,10 +31,8 @@ public enum IdmappedMount {
     public static func makeIdmappedMount(source: FilePath, target: FilePath, mappings: IDMappings) throws(StorageError) {
         let mount = try detachedIdmappedMount(source: source, mappings: mappings)
         defer { mount.closeQuietly() }
-        do throws(Errno) {
+        try attempt("attach idmapped mount", target) { () throws(Errno) in
             try mount.moveMount(to: target)
-        } catch {
-            throw StorageError("attach idmapped mount", path: target.string, errno: error)
         }
     }
 
@@ -44,11 +42,8 @@ public enum IdmappedMount {
     /// descriptor: while it is open the mount is busy and cannot be unmounted.
     public static func detachedIdmappedMount(source: FilePath, mappings: IDMappings) throws(StorageError) -> FileDescriptor {
         let namespace = try userNamespace(for: mappings)
-        let clone: FileDescriptor
-        do throws(Errno) {
-            clone = try FileDescriptor.cloneMount(source)
-        } catch {
-            throw StorageError("clone mount for idmapping", path: source.string, errno: error)
+        let clone: FileDescriptor = try attempt("clone mount for idmapping", source) { () throws(Errno) in
+            try FileDescriptor.cloneMount(source)
         }
         do throws(Errno) {
             try clone.setIDMapping(userNamespace: namespace.descriptor)

@@ -47,7 +47,7 @@ final class ShiftPlanner: @unchecked Sendable {
     /// since the copy-up a chown makes splits a link (the other name would stay below, unshifted).
     private let throughOverlay: Bool
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     // Guarded by `lock`.
     private var stack: [Work] = []
     private var busy = 0
@@ -65,10 +65,8 @@ final class ShiftPlanner: @unchecked Sendable {
         self.tree = tree
         self.translation = translation
         self.threads = threads
-        do throws(Errno) {
-            rootDevice = try root.status().device
-        } catch {
-            throw StorageError("shift ownership: stat the tree", path: tree.string, errno: error)
+        rootDevice = try attempt("shift ownership: stat the tree", tree) { () throws(Errno) in
+            try root.status().device
         }
         throughOverlay = (try? FileSystemStatus.of(FilePath("/proc/self/fd/\(root.rawValue)")).type) == .overlay
     }
@@ -154,11 +152,8 @@ final class ShiftPlanner: @unchecked Sendable {
 
     /// Reads a directory's names and queues them in slices.
     private func list(_ directory: Directory, path: FilePath, into work: inout [Work]) throws(StorageError) {
-        let entries: [RawDirectoryEntry]
-        do throws(Errno) {
-            entries = try directory.descriptor.rawDirectoryEntries()
-        } catch {
-            throw StorageError("shift ownership: read directory", path: fullPath(path), errno: error)
+        let entries: [RawDirectoryEntry] = try attempt("shift ownership: read directory", fullPath(path)) { () throws(Errno) in
+            try directory.descriptor.rawDirectoryEntries()
         }
         var start = 0
         while start < entries.count {
@@ -225,11 +220,8 @@ final class ShiftPlanner: @unchecked Sendable {
         }
 
         // A symlink cannot carry a capability, an ACL or a user.* attribute: no need to look.
-        let names: [String]
-        do throws(Errno) {
-            names = kind == .symlink ? [] : try fd.extendedAttributeNamesNoFollow(at: path)
-        } catch {
-            throw StorageError("shift ownership: list extended attributes", path: fullPath(place.path), errno: error)
+        let names: [String] = try attempt("shift ownership: list extended attributes", fullPath(place.path)) { () throws(Errno) in
+            kind == .symlink ? [] : try fd.extendedAttributeNamesNoFollow(at: path)
         }
         for attribute in names {
             switch attribute {
@@ -298,10 +290,8 @@ final class ShiftPlanner: @unchecked Sendable {
     }
 
     private func read(_ attribute: String, _ fd: FileDescriptor, _ place: Place) throws(StorageError) -> [UInt8]? {
-        do throws(Errno) {
+        return try attempt("shift ownership: read \(attribute)", fullPath(place.path)) { () throws(Errno) in
             return try fd.extendedAttributeNoFollow(attribute, at: place.name)
-        } catch {
-            throw StorageError("shift ownership: read \(attribute)", path: fullPath(place.path), errno: error)
         }
     }
 

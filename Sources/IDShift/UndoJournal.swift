@@ -221,13 +221,10 @@ struct UndoJournal: Sendable, Hashable {
 
     /// Reads and checks the journal at `path`.
     init(reading path: FilePath) throws(StorageError) {
-        let bytes: [UInt8]
-        do throws(Errno) {
+        let bytes: [UInt8] = try attempt("read undo journal", path) { () throws(Errno) in
             let fd = try FileDescriptor.currentWorkingDirectory.open(at: path, flags: O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
             defer { fd.closeQuietly() }
-            bytes = try fd.readToEnd()
-        } catch {
-            throw StorageError("read undo journal", path: path.string, errno: error)
+            return try fd.readToEnd()
         }
         do throws(JournalError) {
             try self.init(decoding: bytes)
@@ -241,11 +238,8 @@ struct UndoJournal: Sendable, Hashable {
     /// Every name below `directory` (its root excluded), as paths relative to it, directories
     /// before what they hold. Stays on the directory's filesystem and follows no symlink.
     static func names(below directory: FilePath) throws(StorageError) -> [FilePath] {
-        let root: FileDescriptor
-        do throws(Errno) {
-            root = try FileDescriptor.currentWorkingDirectory.openDirectory(at: directory)
-        } catch {
-            throw StorageError("record names for undo", path: directory.string, errno: error)
+        let root: FileDescriptor = try attempt("record names for undo", directory) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.openDirectory(at: directory)
         }
         defer { root.closeQuietly() }
         var names: [FilePath] = []

@@ -1,4 +1,5 @@
 import GraphDriver
+import StreamCodecs
 import SystemPackage
 
 #if canImport(Glibc)
@@ -61,11 +62,6 @@ public struct ApplyResult: Sendable, Hashable {
     public var size: Int64
     /// The number of entries read from the stream.
     public var entries: Int
-}
-
-/// The compression of a tar stream, detected from its first bytes.
-public enum StreamCompression: Sendable, Hashable {
-    case none, gzip, zstd
 }
 
 /// What an export does with a host ID that has no container ID under its mapping.

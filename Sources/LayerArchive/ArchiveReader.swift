@@ -1,5 +1,6 @@
 import CArchive
 import GraphDriver
+import StreamCodecs
 import StrataSystem
 import SystemPackage
 
@@ -58,24 +59,12 @@ final class ArchiveReader {
     /// Calls `body` with each block of the current entry's data and its offset in the file
     /// (blocks may skip holes in a sparse file).
     func forEachDataBlock(_ body: (UnsafeRawBufferPointer, Int64) throws(StorageError) -> Void) throws(StorageError) {
-        var buffer: UnsafeRawPointer?
-        var size = 0
-        var offset: la_int64_t = 0
-        while true {
-            let status = archive_read_data_block(archive, &buffer, &size, &offset)
-            if status == ARCHIVE_EOF { return }
-            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
-                throw failure("read the entry's data")
-            }
-            if size > 0 {
-                try body(UnsafeRawBufferPointer(start: buffer, count: size), Int64(offset))
-            }
-        }
+        try LibArchive.forEachDataBlock(archive, failure: { failure("read the entry's data") }, body)
     }
 
     /// A `StorageError` for a libarchive failure while doing `what`, naming the entry and offset.
     func failure(_ what: String) -> StorageError {
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let message = LibArchive.errorMessage(archive)
         let code = archive_errno(archive)
         // The entry's path, read only here: after a failed header read libarchive has cleared it.
         let path = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""

@@ -1,5 +1,6 @@
 import CArchive
 import GraphDriver
+import StreamCodecs
 import StrataSystem
 import SystemPackage
 
@@ -18,7 +19,9 @@ final class ArchiveWriter {
     /// The libarchive writer.
     private let archive: OpaquePointer
     /// One entry object, cleared and refilled for every header: no allocation per entry.
-    let entry: OpaquePointer
+    private let entry: OpaquePointer
+    /// The header `writeHeader` writes next, filled through its setters.
+    var header: TarHeader { TarHeader(entry: entry) }
     private let sink: Sink
 
     /// Where the compressed bytes go, and how many went there.
@@ -118,7 +121,7 @@ final class ArchiveWriter {
         if let errno = sink.error {
             return StorageError("export layer: write the tar stream", path: path, errno: errno)
         }
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let message = LibArchive.errorMessage(archive)
         return StorageError(.io, "export layer: \(what) the tar stream", path: path, reason: message)
     }
 }

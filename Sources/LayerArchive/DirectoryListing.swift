@@ -20,14 +20,12 @@ struct DirectoryListing {
     /// are unaffected).
     init(reading directory: FileDescriptor, path: @autoclosure () -> String) throws(StorageError) {
         bytes.reserveCapacity(4096)
-        do throws(Errno) {
+        try attempt("read directory", path()) { () throws(Errno) in
             try directory.forEachDirectoryEntryName { name, _, kind in
                 let length = strlen(name)
                 records.append((Int32(bytes.count), Int32(length), kind))
                 bytes.append(contentsOf: UnsafeBufferPointer(start: name, count: length + 1))
             }
-        } catch {
-            throw StorageError("read directory", path: path(), errno: error)
         }
         bytes.withUnsafeBufferPointer { b in
             let base = b.baseAddress!

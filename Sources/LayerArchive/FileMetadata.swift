@@ -23,7 +23,7 @@ struct FileMetadata: @unchecked Sendable {
 
     /// Applies everything to an open regular file or directory.
     func apply(to fd: FileDescriptor, setTimes: Bool) throws(StorageError) {
-        do throws(Errno) {
+        try attempt("apply diff", path) { () throws(Errno) in
             do throws(Errno) {
                 try fd.changeOwner(user: UserID(rawValue: uid), group: GroupID(rawValue: gid))
             } catch where ignoreChownErrors && (error == .notPermitted || error == .invalidArgument) {}
@@ -36,14 +36,12 @@ struct FileMetadata: @unchecked Sendable {
             if setTimes {
                 try fd.setTimes(access: accessTime, modification: modificationTime)
             }
-        } catch {
-            throw StorageError("apply diff", path: path, errno: error)
         }
     }
 
     /// Applies everything to `name` in `directory` without opening it (symlinks, devices, FIFOs).
     func apply(at name: FilePath, in directory: FileDescriptor, isSymlink: Bool) throws(StorageError) {
-        do throws(Errno) {
+        try attempt("apply diff", path) { () throws(Errno) in
             do throws(Errno) {
                 try directory.changeOwner(at: name, user: UserID(rawValue: uid), group: GroupID(rawValue: gid))
             } catch where ignoreChownErrors && (error == .notPermitted || error == .invalidArgument) {}
@@ -58,8 +56,6 @@ struct FileMetadata: @unchecked Sendable {
                 } catch .notSupported {} catch .notPermitted where isSymlink {}
             }
             try directory.setTimes(at: name, access: accessTime, modification: modificationTime)
-        } catch {
-            throw StorageError("apply diff", path: path, errno: error)
         }
     }
 }

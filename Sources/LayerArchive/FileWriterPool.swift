@@ -22,45 +22,26 @@ final class FileWriterPool: @unchecked Sendable {
         var metadata: FileMetadata
     }
 
-    private var mutex = pthread_mutex_t()
-    private var notEmpty = pthread_cond_t()
-    private var notFull = pthread_cond_t()
+    /// Guards the queue and the counts; condition `notEmpty` wakes writers, `notFull` the reader.
+    private let lock = ConditionLock(conditions: 2)
+    private static let notEmpty = 0
+    private static let notFull = 1
     private var queue: [Job] = []
     private var head = 0
     private var pendingBytes = 0
     private var pendingJobs = 0
     private var closed = false
     private var firstError: StorageError?
-    private var threads: [pthread_t] = []
+    private var threads: [JoinableThread] = []
     private let maxPendingBytes: Int
     private let maxPendingJobs: Int
 
     init(threads count: Int, maxPendingBytes: Int = 16 << 20, maxPendingJobs: Int = 256) {
         self.maxPendingBytes = maxPendingBytes
         self.maxPendingJobs = maxPendingJobs
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&notEmpty, nil)
-        pthread_cond_init(&notFull, nil)
         for _ in 0..<count {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
-            let status = pthread_create(&thread, nil, { raw in
-                let pool = Unmanaged<FileWriterPool>.fromOpaque(raw!).takeRetainedValue()
-                pool.work()
-                return nil
-            }, context)
-            if status == 0 {
-                threads.append(thread)
-            } else {
-                Unmanaged<FileWriterPool>.fromOpaque(context).release()
-            }
+            if let thread = try? JoinableThread.start({ self.work() }) { threads.append(thread) }
         }
-    }
-
-    deinit {
-        pthread_mutex_destroy(&mutex)
-        pthread_cond_destroy(&notEmpty)
-        pthread_cond_destroy(&notFull)
     }
 
     /// Whether any writer thread started (if none did, the caller writes inline).
@@ -69,30 +50,30 @@ final class FileWriterPool: @unchecked Sendable {
     /// Queues a job, waiting while the pool is full. Throws the first writer error, if any; the
     /// job is then cleaned up here.
     func submit(_ job: Job) throws(StorageError) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         while firstError == nil && (pendingBytes + job.length > maxPendingBytes || pendingJobs >= maxPendingJobs)
             && pendingJobs > 0 {
-            pthread_cond_wait(&notFull, &mutex)
+            lock.wait(Self.notFull)
         }
         if let error = firstError {
-            pthread_mutex_unlock(&mutex)
+            lock.unlock()
             Self.discard(job)
             throw error
         }
         queue.append(job)
         pendingBytes += job.length
         pendingJobs += 1
-        pthread_cond_signal(&notEmpty)
-        pthread_mutex_unlock(&mutex)
+        lock.signal(Self.notEmpty)
+        lock.unlock()
     }
 
     /// Waits until every queued job is done and the threads have exited; throws the first error.
     func finish() throws(StorageError) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         closed = true
-        pthread_cond_broadcast(&notEmpty)
-        pthread_mutex_unlock(&mutex)
-        for thread in threads { pthread_join(thread, nil) }
+        lock.broadcast(Self.notEmpty)
+        lock.unlock()
+        for thread in threads { thread.join() }
         threads.removeAll()
         // Jobs left behind after an error still own descriptors and buffers.
         while head < queue.count {
@@ -104,10 +85,10 @@ final class FileWriterPool: @unchecked Sendable {
 
     private func work() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while head == queue.count && !closed { pthread_cond_wait(&notEmpty, &mutex) }
+            lock.lock()
+            while head == queue.count && !closed { lock.wait(Self.notEmpty) }
             if head == queue.count || firstError != nil {
-                pthread_mutex_unlock(&mutex)
+                lock.unlock()
                 return
             }
             let job = queue[head]
@@ -116,7 +97,7 @@ final class FileWriterPool: @unchecked Sendable {
                 queue.removeFirst(head)
                 head = 0
             }
-            pthread_mutex_unlock(&mutex)
+            lock.unlock()
 
             var failure: StorageError?
             do throws(StorageError) {
@@ -125,12 +106,12 @@ final class FileWriterPool: @unchecked Sendable {
                 failure = error
             }
 
-            pthread_mutex_lock(&mutex)
+            lock.lock()
             pendingBytes -= job.length
             pendingJobs -= 1
             if let failure, firstError == nil { firstError = failure }
-            pthread_cond_broadcast(&notFull)
-            pthread_mutex_unlock(&mutex)
+            lock.broadcast(Self.notFull)
+            lock.unlock()
         }
     }
 
@@ -138,10 +119,8 @@ final class FileWriterPool: @unchecked Sendable {
     /// and what the reader does itself when there is no pool.
     static func perform(_ job: Job) throws(StorageError) {
         defer { discard(job) }
-        do throws(Errno) {
+        try attempt("apply diff", job.metadata.path) { () throws(Errno) in
             try job.fd.writeFully(UnsafeRawBufferPointer(rebasing: job.data[0..<job.length]))
-        } catch {
-            throw StorageError("apply diff", path: job.metadata.path, errno: error)
         }
         try job.metadata.apply(to: job.fd, setTimes: true)
     }

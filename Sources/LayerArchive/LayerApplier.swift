@@ -27,29 +27,20 @@ public enum LayerApplier {
             throw StorageError(.invalidArgument, "apply diff", path: layer.string, reason: "the layer path has no name")
         }
         let parentPath = layer.removingLastComponent()
-        let parent: FileDescriptor
-        do throws(Errno) {
-            parent = try FileDescriptor.openDirectory(parentPath.isEmpty ? "." : parentPath)
-        } catch {
-            throw StorageError("apply diff", path: parentPath.string, errno: error)
+        let parent: FileDescriptor = try attempt("apply diff", parentPath) { () throws(Errno) in
+            try FileDescriptor.openDirectory(parentPath.isEmpty ? "." : parentPath)
         }
         defer { parent.closeQuietly() }
 
-        let target: FileDescriptor
-        do throws(Errno) {
-            target = try parent.openDirectory(at: FilePath(root: nil, [name]))
-        } catch {
-            throw StorageError("apply diff", path: layer.string, errno: error)
+        let target: FileDescriptor = try attempt("apply diff", layer) { () throws(Errno) in
+            try parent.openDirectory(at: FilePath(root: nil, [name]))
         }
         defer { target.closeQuietly() }
 
         let stagingName = FilePath(".\(name.string).apply-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let staging: FileDescriptor
-        do throws(Errno) {
+        let staging: FileDescriptor = try attempt("create staging directory", parentPath.appending(stagingName.components)) { () throws(Errno) in
             try parent.makeDirectory(at: stagingName, permissions: .init(rawValue: 0o700))
-            staging = try parent.openDirectory(at: stagingName)
-        } catch {
-            throw StorageError("create staging directory", path: (parentPath.appending(stagingName.components)).string, errno: error)
+            return try parent.openDirectory(at: stagingName)
         }
 
         let result: ApplyResult
@@ -61,20 +52,16 @@ public enum LayerApplier {
             let extractor = try LayerExtractor(root: staging, options: options)
             let entries = try extractor.extractAll(from: reader)
             result = ApplyResult(size: extractor.size, entries: entries)
-            do throws(Errno) {
+            try attempt("swap in applied layer", layer) { () throws(Errno) in
                 try parent.rename(stagingName, to: FilePath(root: nil, [name]), flags: .exchange)
-            } catch {
-                throw StorageError("swap in applied layer", path: layer.string, errno: error)
             }
         } catch {
             try? parent.removeTree(at: stagingName, kind: .directory)
             throw error
         }
         // The staging name now holds the layer as it was before.
-        do throws(Errno) {
+        try attempt("remove the layer's previous contents", layer) { () throws(Errno) in
             try parent.removeTree(at: stagingName, kind: .directory)
-        } catch {
-            throw StorageError("remove the layer's previous contents", path: layer.string, errno: error)
         }
         return result
     }
@@ -83,11 +70,8 @@ public enum LayerApplier {
     public static func apply(
         archive: FilePath, into layer: FilePath, options: ApplyOptions = ApplyOptions()
     ) throws(StorageError) -> ApplyResult {
-        let input: FileDescriptor
-        do throws(Errno) {
-            input = try FileDescriptor.currentWorkingDirectory.open(at: archive, .readOnly)
-        } catch {
-            throw StorageError("open layer archive", path: archive.string, errno: error)
+        let input: FileDescriptor = try attempt("open layer archive", archive) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.open(at: archive, .readOnly)
         }
         defer { input.closeQuietly() }
         return try apply(from: input, into: layer, options: options)

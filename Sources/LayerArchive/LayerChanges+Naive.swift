@@ -25,8 +25,8 @@ extension LayerChanges {
     ///   file or none, and the diff would silently miss it.
     public static func naiveChanges(old: FilePath?, new: FilePath) throws(StorageError) -> [Change] {
         func openRoot(_ path: FilePath) throws(StorageError) -> FileDescriptor {
-            do throws(Errno) { return try FileDescriptor.openDirectory(path) } catch {
-                throw StorageError("compare layers", path: path.string, errno: error)
+            return try attempt("compare layers", path) { () throws(Errno) in
+                try FileDescriptor.openDirectory(path)
             }
         }
         let newRoot = try openRoot(new)
@@ -98,13 +98,10 @@ struct TreeComparison {
     private mutating func entry(
         _ name: UnsafePointer<CChar>, old: FileDescriptor?, new: FileDescriptor, path: [UInt8], text: String
     ) throws(StorageError) {
-        let newStatus: FileStatus
-        var oldStatus: FileStatus?
-        do throws(Errno) {
-            newStatus = try new.status(atRawName: name)
-            if let old { oldStatus = try old.status(atRawName: name) }
-        } catch {
-            throw StorageError("compare layers", path: text, errno: error)
+        let (newStatus, oldStatus): (FileStatus, FileStatus?) = try attempt("compare layers", text) { () throws(Errno) in
+            let newStatus = try new.status(atRawName: name)
+            guard let old else { return (newStatus, nil) }
+            return (newStatus, try old.status(atRawName: name))
         }
         if let oldStatus {
             if try differs(name, path: text, old: old!, oldStatus, new: new, newStatus) {
@@ -114,20 +111,15 @@ struct TreeComparison {
             changes.append(Change(path: text, kind: .add))
         }
         guard newStatus.kind == .directory else { return }
-        let newChild: FileDescriptor
-        var oldChild: FileDescriptor?
-        do throws(Errno) {
-            newChild = try new.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-            if let old, oldStatus?.kind == .directory {
-                do throws(Errno) {
-                    oldChild = try old.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-                } catch {
-                    newChild.closeQuietly()
-                    throw error
-                }
+        let (newChild, oldChild): (FileDescriptor, FileDescriptor?) = try attempt("compare layers", text) { () throws(Errno) in
+            let newChild = try new.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+            guard let old, oldStatus?.kind == .directory else { return (newChild, nil) }
+            do throws(Errno) {
+                return (newChild, try old.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW))
+            } catch {
+                newChild.closeQuietly()
+                throw error
             }
-        } catch {
-            throw StorageError("compare layers", path: text, errno: error)
         }
         defer {
             newChild.closeQuietly()
@@ -140,7 +132,7 @@ struct TreeComparison {
         if a.kind != b.kind || a.mode != b.mode || a.userID != b.userID || a.groupID != b.groupID { return true }
         if (a.kind == .characterDevice || a.kind == .blockDevice) && a.specialDevice != b.specialDevice { return true }
         if a.kind != .directory && (a.size != b.size || a.modificationTime != b.modificationTime) { return true }
-        do throws(Errno) {
+        return try attempt("compare layers", path) { () throws(Errno) in
             if a.kind == .symlink {
                 let x = try old.readSymbolicLink(atRawName: name, into: buffer)
                 let first = Array(buffer[0..<x])
@@ -148,8 +140,6 @@ struct TreeComparison {
                 if first != Array(buffer[0..<y]) { return true }
             }
             return try attributes(name, in: old) != attributes(name, in: new)
-        } catch {
-            throw StorageError("compare layers", path: path, errno: error)
         }
     }
 

@@ -27,9 +27,8 @@ public enum LayerChanges {
     ///   - lowers: the lower diff directories, uppermost first.
     /// - Returns: the changes sorted by path; paths are absolute (`/etc/passwd`).
     public static func overlayChanges(layer: FilePath, lowers: [FilePath]) throws(StorageError) -> [Change] {
-        let root: FileDescriptor
-        do throws(Errno) { root = try FileDescriptor.openDirectory(layer) } catch {
-            throw StorageError("compute layer changes", path: layer.string, errno: error)
+        let root: FileDescriptor = try attempt("compute layer changes", layer) { () throws(Errno) in
+            try FileDescriptor.openDirectory(layer)
         }
         defer { root.closeQuietly() }
         var walk = OverlayChangeWalk()
@@ -46,21 +45,18 @@ public enum LayerChanges {
     /// or a whiteout (size 0), so this is the size of the files in `layer` itself; the lowers are
     /// not read. Measured by ``TreeSize`` with one `fstatat` per entry.
     public static func diffSize(layer: FilePath, lowers: [FilePath]) throws(StorageError) -> Int64 {
-        do throws(Errno) {
+        return try attempt("compute diff size", layer) { () throws(Errno) in
             let dir = try FileDescriptor.openDirectory(layer)
             defer { dir.closeQuietly() }
             return try TreeSize.measure(dir, directorySizes: false).bytes
-        } catch {
-            throw StorageError("compute diff size", path: layer.string, errno: error)
         }
     }
 
     /// The size of the files but directories among `changes` (`.add`/`.modify`) as found in
     /// `root`, a file with several links counted once. Paths that vanished are not counted.
     public static func size(of changes: [Change], in root: FilePath) throws(StorageError) -> Int64 {
-        let rootFD: FileDescriptor
-        do throws(Errno) { rootFD = try FileDescriptor.openDirectory(root) } catch {
-            throw StorageError("compute diff size", path: root.string, errno: error)
+        let rootFD: FileDescriptor = try attempt("compute diff size", root) { () throws(Errno) in
+            try FileDescriptor.openDirectory(root)
         }
         defer { rootFD.closeQuietly() }
         var seen = Set<[UInt64]>()
@@ -160,13 +156,9 @@ struct OverlayChangeWalk {
                     record(childPath, below == nil ? .add : .modify)
                     return
                 }
-                let child: FileDescriptor
-                let childOpaque: Bool
-                do throws(Errno) {
-                    child = try directory.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
-                    childOpaque = try LowerView.isOpaque(child)
-                } catch {
-                    throw StorageError("compute layer changes", path: absolute(childPath), errno: error)
+                let (child, childOpaque): (FileDescriptor, Bool) = try attempt("compute layer changes", absolute(childPath)) { () throws(Errno) in
+                    let child = try directory.open(atRawName: name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                    return (child, try LowerView.isOpaque(child))
                 }
                 defer { child.closeQuietly() }
                 if let below {

@@ -79,8 +79,8 @@ final class ExportSession {
             return nil
         }
 
-        let entry = writer.entry
-        archive_entry_clear(entry)
+        let entry = writer.header
+        entry.clear()
         var permissions = UInt32(status.mode & 0o7777)
         var deviceMajor = status.deviceMajor, deviceMinor = status.deviceMinor
         var uid = status.userID.rawValue
@@ -151,19 +151,19 @@ final class ExportSession {
             case .verbatim, .skipped:
                 break
             }
-            archive_entry_xattr_add_entry(entry, attribute, value.baseAddress, length)
+            entry.addXattr(attribute, value.baseAddress, length)
         }
 
         try setOwner(uid: uid, gid: gid)
-        archive_entry_set_perm(entry, mode_t(permissions))
-        archive_entry_set_mtime(entry, Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
+        entry.setPermissions(mode_t(permissions))
+        entry.setModificationTime(Int(status.modificationTime.seconds), Int(status.modificationTime.nanoseconds))
 
         switch kind {
         case .directory:
             path.append(UInt8(ascii: "/"))
             setPathname()
             path.removeLast()
-            archive_entry_set_filetype(entry, S_IFDIR)
+            entry.setFileType(S_IFDIR)
             try writer.writeHeader(path: pathDescription)
             if opaque && options.whiteoutFormat == .overlay, try existsAsLowerDirectory() {
                 try writeOpaqueMarker(status, uid: uid, gid: gid, permissions: permissions)
@@ -172,8 +172,8 @@ final class ExportSession {
             return descend ? opened : nil
         case .regular:
             setPathname()
-            archive_entry_set_filetype(entry, S_IFREG)
-            archive_entry_set_size(entry, status.size)
+            entry.setFileType(S_IFREG)
+            entry.setSize(status.size)
             if metacopy {
                 guard let data = try lowerData(redirect: redirect) else {
                     throw StorageError(.corrupt, "export layer", path: pathDescription, reason:
@@ -188,22 +188,18 @@ final class ExportSession {
             try copyContent(of: opened!, size: status.size)
         case .symlink:
             setPathname()
-            archive_entry_set_filetype(entry, S_IFLNK)
-            let length: Int
-            do throws(Errno) {
-                length = try parent.readSymbolicLink(atRawName: name, into: UnsafeMutableRawBufferPointer(rebasing: data[0..<(data.count - 1)]))
-            } catch {
-                throw StorageError("export layer: read symlink", path: pathDescription, errno: error)
+            entry.setFileType(S_IFLNK)
+            let length: Int = try attempt("export layer: read symlink", pathDescription) { () throws(Errno) in
+                try parent.readSymbolicLink(atRawName: name, into: UnsafeMutableRawBufferPointer(rebasing: data[0..<(data.count - 1)]))
             }
             data[length] = 0
-            archive_entry_copy_symlink(entry, data.baseAddress!.assumingMemoryBound(to: CChar.self))
+            entry.copySymlink(data.baseAddress!.assumingMemoryBound(to: CChar.self))
             try writer.writeHeader(path: pathDescription)
         case .characterDevice, .blockDevice, .fifo:
             setPathname()
-            archive_entry_set_filetype(entry, kind == .fifo ? S_IFIFO : kind == .blockDevice ? S_IFBLK : S_IFCHR)
+            entry.setFileType(kind == .fifo ? S_IFIFO : kind == .blockDevice ? S_IFBLK : S_IFCHR)
             if kind != .fifo {
-                archive_entry_set_rdevmajor(entry, dev_t(deviceMajor))
-                archive_entry_set_rdevminor(entry, dev_t(deviceMinor))
+                entry.setDevice(major: dev_t(deviceMajor), minor: dev_t(deviceMinor))
             }
             try writer.writeHeader(path: pathDescription)
         case .socket, .unknown:
@@ -258,14 +254,8 @@ final class ExportSession {
             if let opened { return try opened.extendedAttributeNames(into: buffer) }
             return try parent.extendedAttributeNames(atRawName: name, into: buffer)
         }
-        do throws(Errno) {
-            do throws(Errno) {
-                return try list(UnsafeMutableRawBufferPointer(rebasing: names[0..<Self.firstAttributeBuffer]))
-            } catch Errno(rawValue: ERANGE) {
-                return try list(names)
-            }
-        } catch {
-            throw StorageError("export layer: list xattrs", path: pathDescription, errno: error)
+        return try attempt("export layer: list xattrs", pathDescription) { () throws(Errno) in
+            try Self.smallBufferFirst(names, list)
         }
     }
 
@@ -276,14 +266,21 @@ final class ExportSession {
             if let opened { return try opened.extendedAttribute(rawName: attribute, into: buffer) }
             return try parent.extendedAttribute(rawName: attribute, atRawName: name, into: buffer)
         }
+        return try attempt("export layer: read xattr \(String(cString: attribute))", pathDescription) { () throws(Errno) in
+            try Self.smallBufferFirst(value, read)
+        }
+    }
+
+    /// Calls `body` with the first `firstAttributeBuffer` bytes of `buffer`, and with the whole
+    /// buffer only when the answer does not fit (`ERANGE`).
+    @inline(__always)
+    private static func smallBufferFirst<R>(
+        _ buffer: UnsafeMutableRawBufferPointer, _ body: (UnsafeMutableRawBufferPointer) throws(Errno) -> R
+    ) throws(Errno) -> R {
         do throws(Errno) {
-            do throws(Errno) {
-                return try read(UnsafeMutableRawBufferPointer(rebasing: value[0..<Self.firstAttributeBuffer]))
-            } catch Errno(rawValue: ERANGE) {
-                return try read(value)
-            }
-        } catch {
-            throw StorageError("export layer: read xattr \(String(cString: attribute))", path: pathDescription, errno: error)
+            return try body(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<firstAttributeBuffer]))
+        } catch Errno(rawValue: ERANGE) {
+            return try body(buffer)
         }
     }
 
@@ -293,18 +290,9 @@ final class ExportSession {
     private func addAccessControlList(_ value: UnsafeMutableRawBufferPointer, isDefault: Bool) {
         let type = isDefault ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS
         PosixACL.forEachEntry(UnsafeRawBufferPointer(value)) { tag, permissions, id in
-            let archiveTag: Int32
-            switch tag {
-            case 0x01: archiveTag = ARCHIVE_ENTRY_ACL_USER_OBJ
-            case 0x02: archiveTag = ARCHIVE_ENTRY_ACL_USER
-            case 0x04: archiveTag = ARCHIVE_ENTRY_ACL_GROUP_OBJ
-            case 0x08: archiveTag = ARCHIVE_ENTRY_ACL_GROUP
-            case 0x10: archiveTag = ARCHIVE_ENTRY_ACL_MASK
-            case 0x20: archiveTag = ARCHIVE_ENTRY_ACL_OTHER
-            default: return
-            }
+            guard let archiveTag = PosixACL.Tag(rawValue: tag)?.archiveTag else { return }
             let hasID = tag == 0x02 || tag == 0x08
-            archive_entry_acl_add_entry(writer.entry, type, Int32(permissions & 0o7), archiveTag, hasID ? Int32(bitPattern: id) : -1, nil)
+            writer.header.addACLEntry(type, Int32(permissions & 0o7), archiveTag, hasID ? Int32(bitPattern: id) : -1)
         }
     }
 
@@ -314,15 +302,14 @@ final class ExportSession {
             throw StorageError(.invalidArgument, "export layer", path: pathDescription, reason:
                 "its owner \(uid):\(gid) has no ID in the container's mapping")
         }
-        archive_entry_set_uid(writer.entry, la_int64_t(owner.uid))
-        archive_entry_set_gid(writer.entry, la_int64_t(owner.gid))
+        writer.header.setOwner(uid: owner.uid, gid: owner.gid)
     }
 
     /// Sets the entry's pathname to `path`, byte for byte.
     func setPathname() {
         path.append(0)
         path.withUnsafeBufferPointer { p in
-            archive_entry_copy_pathname(writer.entry, UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self))
+            writer.header.copyPathname(UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: CChar.self))
         }
         path.removeLast()
     }
@@ -333,11 +320,8 @@ final class ExportSession {
         var remaining = size
         while remaining > 0 {
             let want = Int(min(Int64(data.count), remaining))
-            let n: Int
-            do throws(Errno) {
-                n = try file.readSome(into: UnsafeMutableRawBufferPointer(rebasing: data[0..<want]))
-            } catch {
-                throw StorageError("export layer: read", path: pathDescription, errno: error)
+            let n: Int = try attempt("export layer: read", pathDescription) { () throws(Errno) in
+                try file.readSome(into: UnsafeMutableRawBufferPointer(rebasing: data[0..<want]))
             }
             if n == 0 { break }
             try writer.writeData(UnsafeRawBufferPointer(rebasing: data[0..<n]), path: pathDescription)

@@ -37,11 +37,8 @@ public enum LayerExporter {
     ///   ACL entry has no container ID under `options.idMappings`, or when writing fails.
     @discardableResult
     public static func export(layer: FilePath, lowers: [FilePath], to output: FileDescriptor, options: ExportOptions) throws(StorageError) -> Int64 {
-        let root: FileDescriptor
-        do throws(Errno) {
-            root = try FileDescriptor.openDirectory(layer)
-        } catch {
-            throw StorageError("export layer", path: layer.string, errno: error)
+        let root: FileDescriptor = try attempt("export layer", layer) { () throws(Errno) in
+            try FileDescriptor.openDirectory(layer)
         }
         defer { root.closeQuietly() }
         let lowerView: LowerView? = lowers.isEmpty || options.whiteoutFormat != .overlay ? nil : try LowerView.roots(lowers)
@@ -63,11 +60,8 @@ public enum LayerExporter {
     /// - Returns: the number of bytes written to `output` (after compression).
     @discardableResult
     public static func export(changes: [Change], root: FilePath, to output: FileDescriptor, options: ExportOptions) throws(StorageError) -> Int64 {
-        let rootFD: FileDescriptor
-        do throws(Errno) {
-            rootFD = try FileDescriptor.openDirectory(root)
-        } catch {
-            throw StorageError("export changes", path: root.string, errno: error)
+        let rootFD: FileDescriptor = try attempt("export changes", root) { () throws(Errno) in
+            try FileDescriptor.openDirectory(root)
         }
         defer { rootFD.closeQuietly() }
         let writer = try ArchiveWriter(output: output, compression: options.compression)

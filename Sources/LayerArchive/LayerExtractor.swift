@@ -174,14 +174,12 @@ final class LayerExtractor {
             // Large file: stream it straight to disk, holes and all.
             defer { fd.closeQuietly() }
             try reader.forEachDataBlock { (block, offset) throws(StorageError) in
-                do throws(Errno) {
+                try attempt("apply diff", entry.pathDescription) { () throws(Errno) in
                     try fd.writeFully(block, atOffset: offset)
-                } catch {
-                    throw StorageError("apply diff", path: entry.pathDescription, errno: error)
                 }
             }
-            do throws(Errno) { try fd.truncate(to: entry.size) } catch {
-                throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+            try attempt("apply diff", entry.pathDescription) { () throws(Errno) in
+                try fd.truncate(to: entry.size)
             }
             try meta.apply(to: fd, setTimes: true)
             return
@@ -248,10 +246,8 @@ final class LayerExtractor {
         let parent = try directory(for: path.parent, create: true)
         entryParent = parent
         if name.elementsEqual(Whiteout.opaqueMarker) {
-            do throws(Errno) {
+            try attempt("mark opaque directory", path.parent.description) { () throws(Errno) in
                 try parent.setExtendedAttribute(Whiteout.opaqueXattr, [UInt8(ascii: "y")])
-            } catch {
-                throw StorageError("mark opaque directory", path: path.parent.description, errno: error)
             }
             return
         }
@@ -335,10 +331,8 @@ final class LayerExtractor {
     private func restoreDirectoryTimes() throws(StorageError) {
         for (path, access, modification) in deferredDirectoryTimes {
             guard let fd = try? directory(for: path, create: false) else { continue }
-            do throws(Errno) {
+            try attempt("restore directory times", path.description) { () throws(Errno) in
                 try fd.setTimes(access: access, modification: modification)
-            } catch {
-                throw StorageError("restore directory times", path: path.description, errno: error)
             }
         }
     }
@@ -357,14 +351,12 @@ final class LayerExtractor {
             return fd
         } catch .noSuchFileOrDirectory where create {
             let parent = try directory(for: path.parent, create: true)
-            do throws(Errno) {
+            return try attempt("create parent directory", path.description) { () throws(Errno) in
                 try parent.makeDirectory(at: path.nameFilePath, permissions: .init(rawValue: 0o755))
                 let fd = try parent.open(at: path.nameFilePath, flags: flags | O_NOFOLLOW)
                 try fd.changeOwner(user: UserID(rawValue: rootOwner.uid), group: GroupID(rawValue: rootOwner.gid))
                 cache(fd, for: path)
                 return fd
-            } catch {
-                throw StorageError("create parent directory", path: path.description, errno: error)
             }
         } catch {
             let reason = error == .notDirectory || error == .fileExists || error == .tooManySymbolicLinkLevels
@@ -407,8 +399,8 @@ final class LayerExtractor {
             return try create()
         } catch .fileExists {
             try removeExisting(name, in: parent, entry: entry)
-            do throws(Errno) { return try create() } catch {
-                throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+            return try attempt("apply diff", entry.pathDescription) { () throws(Errno) in
+                try create()
             }
         } catch {
             throw StorageError("apply diff", path: entry.pathDescription, errno: error)
@@ -417,8 +409,8 @@ final class LayerExtractor {
 
     /// The kind of file standing at `name`.
     private func existingKind(_ name: FilePath, in parent: FileDescriptor, entry: TarEntry) throws(StorageError) -> FileKind {
-        do throws(Errno) { return try parent.status(at: name).kind } catch {
-            throw StorageError("replace existing entry", path: entry.pathDescription, errno: error)
+        return try attempt("replace existing entry", entry.pathDescription) { () throws(Errno) in
+            try parent.status(at: name).kind
         }
     }
 
@@ -429,26 +421,22 @@ final class LayerExtractor {
 
     private func removeExisting(_ name: FilePath, in parent: FileDescriptor, kind: FileKind, entry: TarEntry) throws(StorageError) {
         if kind == .directory || kind == .symlink { dropDirectoryCache() }
-        do throws(Errno) {
+        try attempt("replace existing entry", entry.pathDescription) { () throws(Errno) in
             try parent.removeTree(at: name, kind: kind)
-        } catch {
-            throw StorageError("replace existing entry", path: entry.pathDescription, errno: error)
         }
     }
 
     // MARK: - Helpers
 
     private func open(_ name: FilePath, in parent: FileDescriptor, flags: Int32, mode: mode_t = 0, entry: TarEntry) throws(StorageError) -> FileDescriptor {
-        do throws(Errno) {
+        return try attempt("apply diff", entry.pathDescription) { () throws(Errno) in
             return try parent.open(at: name, flags: flags, permissions: mode)
-        } catch {
-            throw StorageError("apply diff", path: entry.pathDescription, errno: error)
         }
     }
 
     private func call(_ entry: TarEntry, _ body: () throws(Errno) -> Void) throws(StorageError) {
-        do throws(Errno) { try body() } catch {
-            throw StorageError("apply diff", path: entry.pathDescription, errno: error)
+        try attempt("apply diff", entry.pathDescription) { () throws(Errno) in
+            try body()
         }
     }
 }

@@ -98,16 +98,7 @@ struct TarEntry {
         var entryType: Int32 = 0, permset: Int32 = 0, tag: Int32 = 0, qualifier: Int32 = 0
         var name: UnsafePointer<CChar>?
         while archive_entry_acl_next(entry, type, &entryType, &permset, &tag, &qualifier, &name) == ARCHIVE_OK {
-            let tagValue: PosixACL.Tag
-            switch tag {
-            case ARCHIVE_ENTRY_ACL_USER_OBJ: tagValue = .userObject
-            case ARCHIVE_ENTRY_ACL_USER: tagValue = .user
-            case ARCHIVE_ENTRY_ACL_GROUP_OBJ: tagValue = .groupObject
-            case ARCHIVE_ENTRY_ACL_GROUP: tagValue = .group
-            case ARCHIVE_ENTRY_ACL_MASK: tagValue = .mask
-            case ARCHIVE_ENTRY_ACL_OTHER: tagValue = .other
-            default: continue
-            }
+            guard let tagValue = PosixACL.Tag(archiveTag: tag) else { continue }
             let named = tagValue == .user || tagValue == .group
             var id = PosixACL.undefinedID
             if named {

@@ -13,9 +13,8 @@ enum TreeCloner {
     /// Links everything below `source` into the empty directory `destination`.
     static func linkContents(of source: FileDescriptor, into destination: FileDescriptor, path: String) throws(StorageError) {
         // Raw names: a name that is not UTF-8 must reach the file it names.
-        let entries: [RawDirectoryEntry]
-        do throws(Errno) { entries = try source.rawDirectoryEntries() } catch {
-            throw StorageError("copy layer for apply", path: path, errno: error)
+        let entries: [RawDirectoryEntry] = try attempt("copy layer for apply", path) { () throws(Errno) in
+            try source.rawDirectoryEntries()
         }
         for entry in entries {
             let name = entry.name
@@ -27,22 +26,17 @@ enum TreeCloner {
                 }
             }
             if kind == .directory {
-                let from: FileDescriptor, to: FileDescriptor
-                do throws(Errno) {
-                    from = try source.openDirectory(at: name)
+                let (from, to): (FileDescriptor, FileDescriptor) = try attempt("copy layer for apply", childPath) { () throws(Errno) in
+                    let from = try source.openDirectory(at: name)
                     try destination.makeDirectory(at: name, permissions: .init(rawValue: 0o700))
-                    to = try destination.openDirectory(at: name)
-                } catch {
-                    throw StorageError("copy layer for apply", path: childPath, errno: error)
+                    return (from, try destination.openDirectory(at: name))
                 }
                 defer { from.closeQuietly(); to.closeQuietly() }
                 try linkContents(of: from, into: to, path: childPath)
                 try copyDirectoryAttributes(from: from, to: to, path: childPath)
             } else {
-                do throws(Errno) {
+                try attempt("copy layer for apply", childPath) { () throws(Errno) in
                     try source.makeHardLink(from: name, to: name, in: destination)
-                } catch {
-                    throw StorageError("copy layer for apply", path: childPath, errno: error)
                 }
             }
         }
@@ -50,7 +44,7 @@ enum TreeCloner {
 
     /// Gives `destination` the owner, mode, extended attributes and times of `source`.
     static func copyDirectoryAttributes(from source: FileDescriptor, to destination: FileDescriptor, path: String) throws(StorageError) {
-        do throws(Errno) {
+        try attempt("copy layer for apply", path) { () throws(Errno) in
             let status = try source.status()
             try destination.changeOwner(user: status.userID, group: status.groupID)
             try destination.changeMode(permissions: status.permissions)
@@ -68,8 +62,6 @@ enum TreeCloner {
                 try destination.setInodeAttributes(copy)
             }
             try destination.setTimes(access: status.accessTime, modification: status.modificationTime)
-        } catch {
-            throw StorageError("copy layer for apply", path: path, errno: error)
         }
     }
 }

@@ -70,14 +70,11 @@ public struct SELinuxLabeler: MountLabeler {
     static func labelTree(_ path: FilePath, with label: SELinuxContext) throws(StorageError) {
         let value = Array(label.rawValue.utf8) + [0]
         let cwd = FileDescriptor.currentWorkingDirectory
-        let root: FileDescriptor
-        do throws(Errno) {
+        let opened: FileDescriptor? = try attempt("relabel", path) { () throws(Errno) in
             try cwd.setExtendedAttributeNoFollow(attributeName, value, at: path)
-            guard let opened = try openIfDirectory(cwd, path) else { return }
-            root = opened
-        } catch {
-            throw StorageError("relabel", path: path.string, errno: error)
+            return try openIfDirectory(cwd, path)
         }
+        guard let root = opened else { return }
         defer { root.closeQuietly() }
         try labelEntries(of: root, path: path, value: value)
     }
@@ -85,11 +82,8 @@ public struct SELinuxLabeler: MountLabeler {
     /// Labels the entries of the open directory `directory` (at `path`, named in errors) and
     /// walks into the directories among them.
     private static func labelEntries(of directory: FileDescriptor, path: FilePath, value: [UInt8]) throws(StorageError) {
-        let entries: [RawDirectoryEntry]
-        do throws(Errno) {
-            entries = try directory.rawDirectoryEntries()
-        } catch {
-            throw StorageError("relabel", path: path.string, errno: error)
+        let entries: [RawDirectoryEntry] = try attempt("relabel", path) { () throws(Errno) in
+            try directory.rawDirectoryEntries()
         }
         for entry in entries {
             let child: FileDescriptor?

@@ -1,6 +1,6 @@
 import FoundationEssentials
 import GraphDriver
-import LayerArchive
+import StreamCodecs
 
 /// One entry of a docker-archive's `manifest.json`, as `docker save` and `podman save` write it.
 struct DockerArchiveManifest: Codable {

@@ -1,6 +1,6 @@
 import FoundationEssentials
 import GraphDriver
-import LayerArchive
+import StreamCodecs
 
 /// Where an image tarball's members are, by normalized path, read from its headers (one pass
 /// with libarchive, ``TarMembers``).

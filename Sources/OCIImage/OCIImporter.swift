@@ -122,9 +122,8 @@ public struct OCIImporter {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
-            let n: Int
-            do throws(Errno) { n = try fd.readSome(into: buffer) } catch {
-                throw StorageError("read layer blob", path: url.path, errno: error)
+            let n: Int = try attempt("read layer blob", url.path) { () throws(Errno) in
+                try fd.readSome(into: buffer)
             }
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

@@ -1,6 +1,6 @@
 import Crypto
 import GraphDriver
-import LayerArchive
+import StreamCodecs
 import StrataSystem
 import SystemPackage
 
@@ -21,7 +21,7 @@ final class UncompressedStream: @unchecked Sendable {
     private let writeEnd: FileDescriptor
     private let input: Input
     private let path: String
-    private var thread = pthread_t()
+    private var thread: JoinableThread?
     private var digest: String?
     private var rawDigest: String?
     private var rawSize: Int64 = 0
@@ -37,11 +37,8 @@ final class UncompressedStream: @unchecked Sendable {
 
     /// Streams the whole file at `path`.
     convenience init(path: FilePath) throws(StorageError) {
-        let input: FileDescriptor
-        do throws(Errno) {
-            input = try FileDescriptor.currentWorkingDirectory.open(at: path, .readOnly)
-        } catch {
-            throw StorageError("open layer blob", path: path.string, errno: error)
+        let input: FileDescriptor = try attempt("open layer blob", path) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.open(at: path, .readOnly)
         }
         try self.init(input: .file(input), path: path.string)
     }
@@ -74,20 +71,12 @@ final class UncompressedStream: @unchecked Sendable {
     }
 
     /// Starts `body` on a new thread.
-    private static func start(_ body: @escaping () -> Void) throws(StorageError) -> pthread_t {
-        final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
-        guard result == 0 else {
-            Unmanaged<Box>.fromOpaque(context).release()
-            let error = Errno(rawValue: result)
+    private static func start(_ body: @escaping () -> Void) throws(StorageError) -> JoinableThread {
+        do throws(Errno) {
+            return try JoinableThread.start(body)
+        } catch {
             throw StorageError(.io, "decompress layer", reason: "cannot start the decompressor thread: \(error)", errno: error)
         }
-        return thread
     }
 
     private func pump() {
@@ -111,7 +100,7 @@ final class UncompressedStream: @unchecked Sendable {
         var rawHasher = SHA256()
         var size: Int64 = 0
         var target = writeEnd
-        var decompressor: (thread: pthread_t, read: FileDescriptor, write: FileDescriptor)?
+        var decompressor: (thread: JoinableThread, read: FileDescriptor, write: FileDescriptor)?
         var decompressed: Result<String, StorageError>?
         let streamed: Result<Void, StorageError>
         do throws(StorageError) {
@@ -156,7 +145,7 @@ final class UncompressedStream: @unchecked Sendable {
             return raw
         }
         decompressor.write.closeQuietly()
-        pthread_join(decompressor.thread, nil)
+        decompressor.thread.join()
         decompressor.read.closeQuietly()
         try streamed.get()
         guard let decompressed else { return raw }
@@ -201,7 +190,7 @@ final class UncompressedStream: @unchecked Sendable {
         closed = true
         Self.drain(output)
         output.closeQuietly()
-        pthread_join(thread, nil)
+        thread?.join()
         if case .file(let fd) = input { fd.closeQuietly() }
     }
 

@@ -15,10 +15,10 @@ public struct OverlayAdditionalLayer: AdditionalLayer {
     let driver: OverlayDriver
 
     /// The layer's files.
-    public var contents: FilePath { path.appending("diff") }
+    public var contents: FilePath { path.appending(AdditionalLayerLayout.contents) }
 
     public func info() throws(StorageError) -> [UInt8] {
-        let file = path.appending("info")
+        let file = path.appending(AdditionalLayerLayout.info)
         return try attempt("read additional layer info", file) { () throws(Errno) in
             let fd = try FileDescriptor.currentWorkingDirectory.open(at: file, flags: O_RDONLY)
             defer { fd.closeQuietly() }
@@ -27,7 +27,7 @@ public struct OverlayAdditionalLayer: AdditionalLayer {
     }
 
     public func blob() throws(StorageError) -> FileDescriptor {
-        let file = path.appending("blob")
+        let file = path.appending(AdditionalLayerLayout.blob)
         return try attempt("open additional layer blob", file) { () throws(Errno) in
             try FileDescriptor.currentWorkingDirectory.open(at: file, flags: O_RDONLY)
         }
@@ -45,9 +45,6 @@ public struct OverlayAdditionalLayer: AdditionalLayer {
 }
 
 extension OverlayDriver {
-    /// The name of the file recording which additional layer a layer was made from.
-    static let additionalLayerFile = "additionallayer"
-
     /// Finds a layer by digest in the configured additional layer stores.
     public func lookupAdditionalLayer(digest: String, reference: String) throws(StorageError) -> any AdditionalLayer {
         let operation = "look up additional layer \(digest)"
@@ -55,7 +52,7 @@ extension OverlayDriver {
         for store in options.additionalLayerStores {
             let base = store.withReference ? store.path.appending(Self.base64(reference)) : store.path
             let path = base.appending(digest)
-            if let st = try? FileDescriptor.currentWorkingDirectory.status(at: path.appending("diff"), followSymlinks: true),
+            if let st = try? FileDescriptor.currentWorkingDirectory.status(at: path.appending(AdditionalLayerLayout.contents), followSymlinks: true),
                st.kind == .directory {
                 return OverlayAdditionalLayer(digest: digest, path: path, driver: self)
             }
@@ -66,9 +63,9 @@ extension OverlayDriver {
     /// The additional layer that layer `id` was created from with `createAs`.
     public func lookupAdditionalLayerByID(_ id: LayerID) throws(StorageError) -> any AdditionalLayer {
         let layer = try locate(id, operation: "look up additional layer of \(id)")
-        let file = layer.directory.appending(Self.additionalLayerFile)
+        let file = layer.path(StoreLayout.additionalLayer)
         let text = try attempt("look up additional layer of \(id)", file) { () throws(Errno) in
-            try FileDescriptor.currentWorkingDirectory.readText(at: file)
+            try layer.read(StoreLayout.additionalLayer)
         }
         let path = FilePath(text)
         guard let digest = path.lastComponent?.string else {
@@ -79,7 +76,7 @@ extension OverlayDriver {
 
     /// Whether the layer was made from an additional layer (and so is read-only).
     func isAdditionalLayer(_ layer: LayerLocation) -> Bool {
-        FileDescriptor.currentWorkingDirectory.exists(at: layer.directory.appending(Self.additionalLayerFile))
+        layer.has(StoreLayout.additionalLayer)
     }
 
     static func validateDigest(_ digest: String, operation: String) throws(StorageError) {

@@ -43,7 +43,10 @@ public struct OverlayFeatures: Sendable, Hashable {
             "lowerdirappend=\(supportsLowerdirAppend)", "idmappedlowers=\(supportsIdmappedLowers)",
         ].joined(separator: "\n") + "\n"
     }
+}
 
+extension OverlayFeatures {
+    /// Reads the cache's text form; `nil` when it is from another version or filesystem.
     init?(serialized text: String, expecting type: FileSystemType) {
         var values: [Substring: Substring] = [:]
         for line in text.split(separator: "\n") {
@@ -63,41 +66,24 @@ public struct OverlayFeatures: Sendable, Hashable {
                   usingMetacopy: using, supportsVolatile: volatile, supportsLowerdirAppend: append,
                   supportsIdmappedLowers: idmapped)
     }
-
-    init(backingFileSystem: FileSystemType, supportsDType: Bool, supportsMultipleLowers: Bool, nativeDiff: Bool,
-         nativeDiffReason: String?, supportsMetacopy: Bool, usingMetacopy: Bool, supportsVolatile: Bool,
-         supportsLowerdirAppend: Bool, supportsIdmappedLowers: Bool) {
-        self.backingFileSystem = backingFileSystem
-        self.supportsDType = supportsDType
-        self.supportsMultipleLowers = supportsMultipleLowers
-        self.nativeDiff = nativeDiff
-        self.nativeDiffReason = nativeDiffReason
-        self.supportsMetacopy = supportsMetacopy
-        self.usingMetacopy = usingMetacopy
-        self.supportsVolatile = supportsVolatile
-        self.supportsLowerdirAppend = supportsLowerdirAppend
-        self.supportsIdmappedLowers = supportsIdmappedLowers
-    }
 }
 
 /// Probes overlayfs features in a scratch directory of the home.
 enum FeatureProbes {
-    static let cacheName = "features"
-
     /// The cached features when they match `type`, else a fresh probe saved to the cache.
     static func load(home: FilePath, runHome: FileDescriptor, type: FileSystemType) throws(StorageError) -> OverlayFeatures {
-        if let text = try? runHome.readText(at: FilePath(cacheName)),
+        if let text = try? runHome.readText(at: FilePath(RunHomeLayout.features)),
            let cached = OverlayFeatures(serialized: text, expecting: type) {
             return cached
         }
         let features = try probe(home: home, type: type)
-        try? runHome.writeText(features.serialized, at: FilePath(cacheName))
+        try? runHome.writeText(features.serialized, at: FilePath(RunHomeLayout.features))
         return features
     }
 
     /// Runs every probe.
     static func probe(home: FilePath, type: FileSystemType) throws(StorageError) -> OverlayFeatures {
-        let scratch = home.appending(".probe-\(getpid())-\(randomSuffix())")
+        let scratch = home.appending(StoreLayout.probePrefix + "\(getpid())-\(randomSuffix())")
         try attempt("make probe directory", scratch) { () throws(Errno) in
             try FileDescriptor.currentWorkingDirectory.makeDirectory(at: scratch, permissions: .init(rawValue: 0o700))
         }

@@ -6,17 +6,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Runs `body`, turning an `Errno` into a `StorageError` for `operation` on `path`.
-@inline(__always)
-func attempt<T>(_ operation: @autoclosure () -> String, _ path: @autoclosure () -> FilePath,
-                _ body: () throws(Errno) -> T) throws(StorageError) -> T {
-    do throws(Errno) {
-        return try body()
-    } catch {
-        throw StorageError(operation(), path: path().string, errno: error)
-    }
-}
-
 extension FileDescriptor {
     /// Reads a small file relative to this directory as text.
     func readText(at name: FilePath) throws(Errno) -> String {
@@ -46,6 +35,14 @@ extension FileDescriptor {
             try? remove(at: temporaryPath)
             throw error
         }
+    }
+
+    /// The entries of a directory relative to this one, through a descriptor of its own: a
+    /// listing moves its descriptor's offset, which threads sharing a descriptor must not race on.
+    func entries(at path: FilePath = ".") throws(Errno) -> [DirectoryEntry] {
+        let fd = try openDirectory(at: path)
+        defer { fd.closeQuietly() }
+        return try fd.directoryEntries()
     }
 
     /// Makes a directory, succeeding when it already exists.

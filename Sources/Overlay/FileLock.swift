@@ -19,15 +19,16 @@ final class FileLock: @unchecked Sendable {
         self.path = path
     }
 
-    /// Waits for the lock on `path` (created when missing).
-    static func acquire(_ path: FilePath, exclusive: Bool = true, wait: Bool = true) throws(Errno) -> FileLock {
+    /// Waits for the lock on `name` relative to `directory` (created when missing); `path` is
+    /// its absolute path, for messages.
+    static func acquire(_ name: FilePath, in directory: FileDescriptor, path: FilePath, exclusive: Bool = true,
+                        wait: Bool = true) throws(Errno) -> FileLock {
         while true {
-            let fd = try FileDescriptor.currentWorkingDirectory.open(
-                at: path, flags: O_RDWR | O_CREAT | O_NOFOLLOW, permissions: 0o600)
+            let fd = try directory.open(at: name, flags: O_RDWR | O_CREAT | O_NOFOLLOW, permissions: 0o600)
             do throws(Errno) {
                 try fd.lock(exclusive: exclusive, wait: wait)
                 let held = try fd.status()
-                let current = try? FileDescriptor.currentWorkingDirectory.status(at: path)
+                let current = try? directory.status(at: name)
                 if let current, current.inode == held.inode, current.device == held.device {
                     return FileLock(descriptor: fd, path: path)
                 }
@@ -40,12 +41,19 @@ final class FileLock: @unchecked Sendable {
     }
 
     /// Tries the lock without waiting; `nil` when someone else holds it.
-    static func tryAcquire(_ path: FilePath, exclusive: Bool = true) throws(Errno) -> FileLock? {
+    static func tryAcquire(_ name: FilePath, in directory: FileDescriptor, path: FilePath,
+                           exclusive: Bool = true) throws(Errno) -> FileLock? {
         do throws(Errno) {
-            return try acquire(path, exclusive: exclusive, wait: false)
+            return try acquire(name, in: directory, path: path, exclusive: exclusive, wait: false)
         } catch .wouldBlock {
             return nil
         }
+    }
+
+    /// Runs `body` with the lock held: it is released (when nothing else holds this object)
+    /// only once `body` returns.
+    func holding<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try withExtendedLifetime(self) { () throws(E) in try body() }
     }
 
     deinit { descriptor.closeQuietly() }

@@ -14,23 +14,60 @@ import Glibc
 /// The run home is normally a tmpfs, so counts vanish at reboot together with the mounts they
 /// count. A count is only trusted while the mount it counts is really there: when something
 /// else unmounted the layer, the count is reset (`MountedLayer.resync`).
-struct MountCounts: Sendable {
+///
+/// It owns the run home's descriptor, which the other files of the run home are reached
+/// through too (see `RunHomeLayout`).
+final class MountCounts: @unchecked Sendable {
+    /// `<runhome>`, open.
+    let runHome: FileDescriptor
     /// `<runhome>/mounts`.
     let directory: FilePath
 
-    init(runHome: FilePath) throws(StorageError) {
-        directory = runHome.appending("mounts")
-        let dir = directory
-        try attempt("make mount count directory", dir) { () throws(Errno) in
-            try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: dir)
+    /// Takes over `runDirectory` (the run home at `runHomePath`, closed with this object or
+    /// when this fails) and makes `mounts` in it.
+    init(runHome runHomePath: FilePath, runDirectory: FileDescriptor) throws(StorageError) {
+        runHome = runDirectory
+        directory = runHomePath.appending(RunHomeLayout.mounts)
+        do throws(Errno) {
+            try runDirectory.makeDirectoryIfMissing(at: FilePath(RunHomeLayout.mounts))
+        } catch {
+            runDirectory.closeQuietly()
+            throw StorageError("make mount count directory", path: directory.string, errno: error)
         }
     }
+
+    deinit { runHome.closeQuietly() }
+
+    /// `mounts/<id>`, relative to the run home.
+    func name(of id: LayerID) -> FilePath { FilePath(RunHomeLayout.mounts + "/" + id.rawValue) }
 
     /// Takes the layer's lock and reads its count.
     func lock(_ id: LayerID) throws(StorageError) -> LockedMountCount {
         let path = directory.appending(id.rawValue)
-        let lock = try attempt("lock layer \(id)", path) { () throws(Errno) in try FileLock.acquire(path) }
+        let lock = try attempt("lock layer \(id)", path) { () throws(Errno) in
+            try FileLock.acquire(name(of: id), in: runHome, path: path)
+        }
         return LockedMountCount(lock: lock)
+    }
+
+    /// Runs `body` holding the layer's lock, with its count.
+    func withLock<T>(_ id: LayerID, _ body: (LockedMountCount) throws(StorageError) -> T) throws(StorageError) -> T {
+        let count = try lock(id)
+        return try count.lock.holding { () throws(StorageError) in try body(count) }
+    }
+
+    /// Removes the layer's count file (and so its count), if there is one.
+    func remove(_ id: LayerID) throws(Errno) { try remove(named: id.rawValue) }
+
+    /// Removes a count file by name (one whose name is no layer ID included), if it is there.
+    func remove(named name: String) throws(Errno) {
+        do throws(Errno) { try runHome.remove(at: FilePath(RunHomeLayout.mounts + "/" + name)) } catch .noSuchFileOrDirectory {}
+    }
+
+    /// The count a layer's file holds (0 when it has none).
+    func read(_ id: LayerID) -> Int {
+        guard let text = try? runHome.readText(at: name(of: id)) else { return 0 }
+        return Int(text.split(separator: "\n").first ?? "") ?? 0
     }
 }
 

@@ -20,58 +20,52 @@ extension OverlayDriver {
     public func applyDiff(_ id: LayerID, parent: LayerID?, from input: FileDescriptor,
                           options: ApplyDiffOptions) throws(StorageError) -> Int64 {
         let operation = "apply diff to layer \(id)"
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: operation)
-        guard !layer.readOnly else {
-            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
-                               reason: "the layer is in a read-only image store")
+        return try withLayer(id, .write, operation: operation) { (layer, _) throws(StorageError) in
+            guard !isMounted(mountPoint(of: layer)) else {
+                throw StorageError(.busy, operation, path: layer.directory.string,
+                                   reason: "the layer is mounted; apply diffs before mounting it")
+            }
+            guard !isAdditionalLayer(layer) else {
+                throw StorageError(.permissionDenied, operation, path: layer.directory.string,
+                                   reason: "the layer's files belong to an additional layer store")
+            }
+            guard try isDirectParent(parent, of: layer) else {
+                return try applyThroughMount(layer, from: input, options: options)
+            }
+            let result = try LayerApplier.apply(from: input, into: layer.diff, options: ApplyOptions(
+                idMappings: options.idMappings, whiteoutFormat: .overlay,
+                ignoreChownErrors: self.options.ignoreChownErrors, forceMask: self.options.forceMask))
+            return result.size
         }
-        let count = try counts.lock(id)
-        defer { withExtendedLifetime(count) {} }
-        guard !isMounted(mountPoint(of: layer)) else {
-            throw StorageError(.busy, operation, path: layer.directory.string,
-                               reason: "the layer is mounted; apply diffs before mounting it")
-        }
-        guard !isAdditionalLayer(layer) else {
-            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
-                               reason: "the layer's files belong to an additional layer store")
-        }
-        guard try isDirectParent(parent, of: layer) else {
-            return try applyThroughMount(layer, from: input, options: options)
-        }
-        let result = try LayerApplier.apply(from: input, into: layer.diff, options: ApplyOptions(
-            idMappings: options.idMappings, whiteoutFormat: .overlay,
-            ignoreChownErrors: self.options.ignoreChownErrors, forceMask: self.options.forceMask))
-        return result.size
     }
 
     /// The layer's changes against `parent`: read from its `diff` directory when `parent` is its
     /// parent (and the kernel keeps native diffs sound), else by comparing mounts of both.
     public func changes(_ id: LayerID, parent: LayerID?) throws(StorageError) -> [Change] {
-        let operation = "list changes of layer \(id)"
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: operation)
-        if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.overlayChanges(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
-        }
-        return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
+        try withChanges(of: id, against: parent, operation: "list changes of layer \(id)",
+                        native: LayerChanges.overlayChanges(layer:lowers:)) { (old, new) throws(StorageError) in
             try LayerChanges.naiveChanges(old: old, new: new)
         }
     }
 
     /// The bytes of the regular files the layer adds or modifies against `parent`.
     public func diffSize(_ id: LayerID, parent: LayerID?) throws(StorageError) -> Int64 {
-        let operation = "measure diff of layer \(id)"
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: operation)
-        if try usesNativeDiff(layer, parent: parent) {
-            return try LayerChanges.diffSize(layer: layer.diff, lowers: try ownAndLowerDirectories(of: layer))
-        }
-        return try withNaiveViews(layer, parent: parent, operation: operation) { (old, new) throws(StorageError) in
+        try withChanges(of: id, against: parent, operation: "measure diff of layer \(id)",
+                        native: LayerChanges.diffSize(layer:lowers:)) { (old, new) throws(StorageError) in
             try LayerChanges.size(of: LayerChanges.naiveChanges(old: old, new: new), in: new)
+        }
+    }
+
+    /// Reads the layer's changes against `parent` under the shared store lock: `native` on its
+    /// `diff` and the directories below when `usesNativeDiff`, else `naive` on mounted views.
+    private func withChanges<R>(of id: LayerID, against parent: LayerID?, operation: String,
+                                native: (FilePath, [FilePath]) throws(StorageError) -> R,
+                                naive: (FilePath?, FilePath) throws(StorageError) -> R) throws(StorageError) -> R {
+        try withLayer(id, operation: operation) { (layer) throws(StorageError) in
+            if try usesNativeDiff(layer, parent: parent) {
+                return try native(layer.diff, try ownAndLowerDirectories(of: layer))
+            }
+            return try withNaiveViews(layer, parent: parent, operation: operation, naive)
         }
     }
 
@@ -80,14 +74,18 @@ extension OverlayDriver {
     public func diff(_ id: LayerID, parent: LayerID?, to output: FileDescriptor,
                      options: DiffOptions) throws(StorageError) -> Int64 {
         let operation = "export layer \(id)"
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: operation)
+        return try withLayer(id, operation: operation) { (layer) throws(StorageError) in
+            try export(layer, parent: parent, to: output, options: options, operation: operation)
+        }
+    }
+
+    private func export(_ layer: LayerLocation, parent: LayerID?, to output: FileDescriptor, options: DiffOptions,
+                        operation: String) throws(StorageError) -> Int64 {
         // The layer's own files are owned under its recorded mapping: that mapping, reversed,
         // gives the container's IDs back (unless the caller names another). An owner or ACL
         // entry with no container ID (a file host root wrote into the upper) is written with the
         // overflow ID, as the container itself sees it; a whiteout is always written.
-        let mappings = options.idMappings.isIdentity ? try idMappings(of: id) : options.idMappings
+        let mappings = options.idMappings.isIdentity ? try recordedMappings(of: layer) : options.idMappings
         let unmapped = UnmappedExportIDPolicy.useOverflowID(uid: IDMap.overflowUserID(), gid: IDMap.overflowGroupID())
         let exportOptions = ExportOptions(idMappings: mappings, whiteoutFormat: .overlay, compression: .none, unmappedIDs: unmapped)
         if try usesNativeDiff(layer, parent: parent) {
@@ -127,19 +125,21 @@ extension OverlayDriver {
     /// compare equal to their shifted copies.
     func withNaiveViews<R>(_ layer: LayerLocation, parent: LayerID?, operation: String,
                            _ body: (FilePath?, FilePath) throws(StorageError) -> R) throws(StorageError) -> R {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let work = runHome.appending("naive-\(layer.id.rawValue)-\(randomSuffix())")
+        let run = counts.runHome
+        let name = RunHomeLayout.naivePrefix + "\(layer.id.rawValue)-\(randomSuffix())"
+        let work = runHome.appending(name)
+        let (oldName, newName) = RunHomeLayout.naiveViews
         try attempt(operation, work) { () throws(Errno) in
-            try cwd.makeDirectory(at: work, permissions: .init(rawValue: 0o700))
-            try cwd.makeDirectory(at: work.appending("old"), permissions: .init(rawValue: 0o700))
-            try cwd.makeDirectory(at: work.appending("new"), permissions: .init(rawValue: 0o700))
+            for directory in [name, name + "/" + oldName, name + "/" + newName] {
+                try run.makeDirectory(at: FilePath(directory), permissions: .init(rawValue: 0o700))
+            }
         }
         var mounted: [FilePath] = []
         defer {
             for point in mounted { try? Mounts.unmount(point, flags: .detach) }
-            try? cwd.removeTree(at: work)
+            try? run.removeTree(at: FilePath(name))
         }
-        let mappings = try idMappings(of: layer.id)
+        let mappings = try recordedMappings(of: layer)
         func mountView(_ location: LayerLocation, at point: FilePath) throws(StorageError) {
             let data = try mountData(for: location, options: MountOptions(idMappings: mappings, readOnly: true))
             defer { data.heldDescriptors.forEach { $0.closeQuietly() } }
@@ -151,30 +151,30 @@ extension OverlayDriver {
         var old: FilePath?
         if let parent {
             let parentLayer = try locate(parent, operation: operation)
-            old = work.appending("old")
+            old = work.appending(oldName)
             try mountView(parentLayer, at: old!)
         }
-        try mountView(layer, at: work.appending("new"))
-        return try body(old, work.appending("new"))
+        try mountView(layer, at: work.appending(newName))
+        return try body(old, work.appending(newName))
     }
 
     /// Opens files of the layer's own contents by path; a path the layer deleted (a whiteout)
     /// is not found.
     public func diffGetter(_ id: LayerID) throws(StorageError) -> any FileGetter {
         let layer = try locate(id, operation: "open layer \(id)")
-        return OverlayFileGetter(directories: [layer.diff])
+        return OverlayFileGetter(layers: [layer])
     }
 }
 
-/// Opens files by path inside a layer's directories, never resolving outside them.
+/// Opens files by path inside layers' `diff` directories, never resolving outside them.
 struct OverlayFileGetter: FileGetter {
-    let directories: [FilePath]
+    let layers: [LayerLocation]
 
     func open(_ path: String) throws(StorageError) -> FileDescriptor {
         let relative = FilePath(String(path.drop(while: { $0 == "/" })))
-        for directory in directories {
+        for layer in layers {
             do throws(Errno) {
-                let root = try FileDescriptor.openDirectory(directory)
+                let root = try layer.openDirectory(StoreLayout.diff)
                 defer { root.closeQuietly() }
                 let st = try root.status(at: relative)
                 if st.kind == .characterDevice && st.specialDevice == 0 { break }  // a whiteout
@@ -182,7 +182,7 @@ struct OverlayFileGetter: FileGetter {
             } catch .noSuchFileOrDirectory {
                 continue
             } catch {
-                throw StorageError("open layer file", path: directory.appending(relative.components).string, errno: error)
+                throw StorageError("open layer file", path: layer.diff.appending(relative.components).string, errno: error)
             }
         }
         throw StorageError(.notFound, "open layer file", path: path, reason: "the layer holds no such file")

@@ -13,7 +13,7 @@ extension OverlayDriver {
     /// Every path that throws a layer away (a create rolled back, a remove, cleanup of an
     /// abandoned layer, repair of an incomplete one) goes through these two, so that none
     /// forgets the quota project, a mount below the layer, its short link or its count.
-    func discardLayer(_ id: LayerID, in store: FilePath, mounts: [Mounts.Entry]? = nil) throws(Errno) {
+    func discardLayer(_ id: LayerID, in store: StoreLayout, mounts: [Mounts.Entry]? = nil) throws(Errno) {
         let graveyard = try retireLayer(id, in: store)
         try deleteDiscarded(graveyard, mounts: mounts)
     }
@@ -23,25 +23,28 @@ extension OverlayDriver {
     /// still points at it and its mount count file. Returns where the directory went.
     /// The caller holds the exclusive store lock (a create of the same ID could otherwise make
     /// the short link this removes).
-    func retireLayer(_ id: LayerID, in store: FilePath) throws(Errno) -> FilePath {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let staging = store.appending("staging")
-        let graveyard = staging.appending("remove-\(id.rawValue)-\(randomSuffix())")
-        try cwd.makeDirectoryIfMissing(at: staging)
-        try cwd.rename(store.appending(id.rawValue), to: graveyard)
-        if let short = cwd.readShortName(at: graveyard.appending("link")) {
-            let link = store.appending(ShortLinks.directoryName).appending(short)
-            if (try? cwd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
-                try? cwd.remove(at: link)
+    func retireLayer(_ id: LayerID, in store: StoreLayout) throws(Errno) -> FilePath {
+        let fd = try store.directory()
+        let name = StoreLayout.stagingName(.remove, id)
+        let relative = FilePath(StoreLayout.staging + "/" + name)
+        try fd.makeDirectoryIfMissing(at: FilePath(StoreLayout.staging))
+        try fd.rename(FilePath(id.rawValue), to: relative)
+        if let short = fd.readShortName(at: relative.appending(StoreLayout.link)) {
+            let link = FilePath(StoreLayout.shortLinkName(short))
+            if (try? fd.readSymbolicLink(at: link)) == ShortLinks.target(for: id) {
+                try? fd.remove(at: link)
             }
         }
-        try? cwd.remove(at: counts.directory.appending(id.rawValue))
-        return graveyard
+        try? counts.remove(id)
+        return store.path(StoreLayout.staging).appending(name)
     }
 
     /// Deletes a directory that is no longer (or never was) a layer of the store: unmounts what
     /// is mounted below it (deepest first), releases the quota project of its `diff`, then
     /// removes the tree. `mounts` is the mount table when the caller has read it already.
+    ///
+    /// It works by path, as mounts are found: what it deletes may be anywhere in a store
+    /// (staging, a leftover inside a layer) or a stale probe's scratch directory.
     func deleteDiscarded(_ path: FilePath, mounts: [Mounts.Entry]? = nil) throws(Errno) {
         let cwd = FileDescriptor.currentWorkingDirectory
         guard let st = try? cwd.status(at: path), st.kind == .directory else {
@@ -53,7 +56,7 @@ extension OverlayDriver {
             try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
         }
         if quota.isSupported {
-            try? quota.release(path.appending("diff"))
+            try? quota.release(path.appending(StoreLayout.diff))
         }
         do throws(Errno) { try cwd.removeTree(at: path) } catch .noSuchFileOrDirectory {}
     }

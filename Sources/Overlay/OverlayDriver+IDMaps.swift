@@ -2,28 +2,17 @@ import GraphDriver
 import StrataSystem
 import SystemPackage
 
-extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalLayerStoreDriver, IDMappingDriver {
+extension OverlayDriver {
     /// Whether `get` can present these mappings without rewriting files: the kernel stacks
     /// idmapped lower layers here and the injected shifter can make idmapped mounts.
     public func supportsShifting(uidMap: [IDMap], gidMap: [IDMap]) -> Bool {
         features.supportsIdmappedLowers && shifter.supportsIdmappedMounts(IDMappings(uidMap: uidMap, gidMap: gidMap))
     }
 
-    /// The file in a layer's directory saying its owners are being shifted: by whom (process
-    /// stamp), from, to, and the mapping `idmaps` recorded before.
-    static let remappingFile = "remapping"
-
-    /// The undo journal of a remap, beside its marker: what rolls the layer back.
-    static let remapJournalFile = "remapping.undo"
-
-    /// The file in a layer's directory naming the ID mapping its files are owned under (absent
-    /// for the identity).
-    static let idMappingsFile = "idmaps"
-
     /// The ID mapping the layer's files are owned under (as created or last remapped).
     public func idMappings(of id: LayerID) throws(StorageError) -> IDMappings {
         let layer = try locate(id, operation: "read ID mappings of layer \(id)")
-        return try recordedMappings(in: layer.directory.string)
+        return try recordedMappings(of: layer)
     }
 
     /// Mappings from `uid …` and `gid …` lines (as `render` writes them).
@@ -43,18 +32,15 @@ extension OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalL
             + "gid \(mappings.gidMap.map(\.description).joined(separator: ","))\n"
     }
 
+    /// Records the mapping the layer's files are owned under (removing `idmaps` for the identity).
     func recordIDMappings(_ mappings: IDMappings, for layer: LayerLocation) throws(StorageError) {
-        let path = layer.directory.appending(Self.idMappingsFile)
-        let cwd = FileDescriptor.currentWorkingDirectory
-        do throws(Errno) {
+        try attempt("record ID mappings", layer.path(StoreLayout.idMappings)) { () throws(Errno) in
             if mappings.isIdentity {
-                do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+                try layer.remove(StoreLayout.idMappings, missingOK: true)
             } else {
-                // `writeText` replaces the file atomically (through a `.idmaps.*.tmp` name).
-                try cwd.writeText(Self.render(mappings), at: path)
+                // `write` replaces the file atomically (through a `.idmaps.*.tmp` name).
+                try layer.write(Self.render(mappings), to: StoreLayout.idMappings)
             }
-        } catch {
-            throw StorageError("record ID mappings", path: path.string, errno: error)
         }
     }
 

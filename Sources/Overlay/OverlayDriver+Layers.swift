@@ -36,13 +36,10 @@ extension OverlayDriver {
     /// root takes its parent's mode.
     static let baseLayerRootMode = FilePermissions(rawValue: 0o555)
 
-    /// Names the driver keeps for itself in a store.
-    static let reservedNames: Set<String> = [ShortLinks.directoryName, "staging"]
-
     func createLayer(_ id: LayerID, parent: LayerID?, options: CreateOptions, readWrite: Bool,
                      template: LayerLocation?, additionalLayer: FilePath? = nil) throws(StorageError) {
         let operation = "create layer \(id)"
-        guard !Self.reservedNames.contains(id.rawValue) else {
+        guard !StoreLayout.reservedNames.contains(id.rawValue) else {
             throw StorageError(.invalidArgument, operation, reason: "'\(id)' is a name the driver uses for itself")
         }
         var limits = QuotaLimits.none
@@ -53,125 +50,123 @@ extension OverlayDriver {
         } else if !options.quota.isEmpty {
             throw StorageError(.invalidArgument, operation, reason: "size and inode limits apply only to read-write layers")
         }
-        let store = readWrite ? home : (imageStoreRoot ?? home)
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let lock = try storeLock(exclusive: true)
-        defer { withExtendedLifetime(lock) {} }
-        if let existing = find(id) {
-            throw StorageError(.alreadyExists, operation, path: existing.directory.string, reason: "layer \(id) already exists")
-        }
-
-        var lowerText: String?
-        var diffOwner = options.idMappings.rootPair ?? (0, 0)
-        var diffMode = Self.baseLayerRootMode
-        if let parent {
-            let parentLayer = try locate(parent, operation: operation)
-            let parentShort = try shortName(of: parentLayer)
-            let parentLowers = try lowerEntries(of: parentLayer)
-            // Mounted, a writable layer's own diff is the upper directory; a read-only layer's
-            // is one more lower. Shifted copies (`diffN`) are lower layers of every mount of the
-            // stack too.
-            let depth = try parentStack(of: parentLayer).count + copies(of: parentLayer).count + 2
-            guard depth - (readWrite ? 1 : 0) <= Self.maximumLowerLayers else {
-                throw StorageError(.invalidArgument, operation, reason:
-                    "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) lower layers "
-                        + (readWrite ? "under a writable layer" : "(a writable layer may sit on \(Self.maximumLowerLayers))"))
+        let store = readWrite ? homeStore : (imageStore ?? homeStore)
+        try withStoreLock(exclusive: true) { () throws(StorageError) in
+            if let existing = find(id) {
+                throw StorageError(.alreadyExists, operation, path: existing.directory.string, reason: "layer \(id) already exists")
             }
-            lowerText = (["l/\(parentShort)"] + parentLowers.map(String.init)).joined(separator: ":")
-            if let st = try? cwd.status(at: parentLayer.diff) {
+            let lowerText = try lowerText(forChildOf: parent, readWrite: readWrite, operation: operation)
+            var diffOwner = options.idMappings.rootPair ?? (0, 0)
+            var diffMode = Self.baseLayerRootMode
+            if let parent = lowerText?.parent, let st = try? parent.status(StoreLayout.diff) {
                 diffMode = st.permissions
                 if options.idMappings.isIdentity { diffOwner = (st.userID.rawValue, st.groupID.rawValue) }
             }
-        }
-
-        let stagingRoot = store.appending("staging")
-        let staging = stagingRoot.appending("create-\(id.rawValue)-\(randomSuffix())")
-        let linkDirectory = store.appending(ShortLinks.directoryName)
-        var short = ShortLinks.derived(from: id)
-        if cwd.exists(at: linkDirectory.appending(short)) { short = ShortLinks.random() }
-        do {
-            try attempt(operation, staging) { () throws(Errno) in
-                try cwd.makeDirectoryIfMissing(at: stagingRoot)
-                try cwd.makeDirectory(at: staging, permissions: .init(rawValue: 0o700))
-                let dir = try FileDescriptor.openDirectory(staging)
-                defer { dir.closeQuietly() }
-                if let additionalLayer {
-                    // The store's files are the layer's own; the layer is only mounted read-only.
-                    try dir.makeSymbolicLink(at: "diff", target: additionalLayer.appending("diff").string)
-                    try dir.writeText(additionalLayer.string, at: FilePath(Self.additionalLayerFile))
-                } else {
-                    try dir.makeDirectory(at: "diff", permissions: diffMode)
-                    try dir.changeMode(at: "diff", permissions: diffMode)  // past the umask
-                    try dir.changeOwner(at: "diff", user: UserID(rawValue: diffOwner.0), group: GroupID(rawValue: diffOwner.1))
+            var short = ShortLinks.derived(from: id)
+            if store.exists(StoreLayout.shortLinkName(short)) { short = ShortLinks.random() }
+            let stagingName = StoreLayout.stagingName(.create, id)
+            let staging = store.path(StoreLayout.staging).appending(stagingName)
+            do throws(StorageError) {
+                try attempt(operation, staging) { () throws(Errno) in
+                    let dir = try store.directory().openDirectory(at: FilePath(try store.makeStagingDirectory(stagingName)))
+                    defer { dir.closeQuietly() }
+                    if let additionalLayer {
+                        // The store's files are the layer's own; the layer is only mounted read-only.
+                        try dir.makeSymbolicLink(at: FilePath(StoreLayout.diff),
+                                                 target: additionalLayer.appending(AdditionalLayerLayout.contents).string)
+                        try dir.writeText(additionalLayer.string, at: FilePath(StoreLayout.additionalLayer))
+                    } else {
+                        let diff = FilePath(StoreLayout.diff)
+                        try dir.makeDirectory(at: diff, permissions: diffMode)
+                        try dir.changeMode(at: diff, permissions: diffMode)  // past the umask
+                        try dir.changeOwner(at: diff, user: UserID(rawValue: diffOwner.0), group: GroupID(rawValue: diffOwner.1))
+                    }
+                    try dir.makeDirectory(at: FilePath(StoreLayout.work), permissions: .init(rawValue: 0o700))
+                    try dir.makeDirectory(at: FilePath(StoreLayout.merged), permissions: .init(rawValue: 0o700))
+                    try dir.writeText(short, at: FilePath(StoreLayout.link))
+                    if !options.idMappings.isIdentity {
+                        try dir.writeText(Self.render(options.idMappings), at: FilePath(StoreLayout.idMappings))
+                    }
+                    if options.incomplete {
+                        try dir.writeText(ProcessStamp.current.description, at: FilePath(StoreLayout.incomplete))
+                    }
+                    if let lowerText {
+                        try dir.writeText(lowerText.text, at: FilePath(StoreLayout.lower))
+                    } else {
+                        try dir.makeDirectory(at: FilePath(StoreLayout.empty), permissions: .init(rawValue: 0o700))
+                    }
                 }
-                try dir.makeDirectory(at: "work", permissions: .init(rawValue: 0o700))
-                try dir.makeDirectory(at: "merged", permissions: .init(rawValue: 0o700))
-                try dir.writeText(short, at: "link")
                 if !options.idMappings.isIdentity {
-                    try dir.writeText(Self.render(options.idMappings), at: FilePath(Self.idMappingsFile))
+                    try grantTraversal(of: FilePath(StoreLayout.staging + "/" + stagingName), in: store, to: options.idMappings)
                 }
-                if options.incomplete {
-                    try dir.writeText(Self.processStamp(), at: FilePath(Self.incompleteFile))
+                if !limits.isEmpty {
+                    try quota.setLimits(limits, on: staging.appending(StoreLayout.diff))
                 }
-                if let lowerText {
-                    try dir.writeText(lowerText, at: "lower")
-                } else {
-                    try dir.makeDirectory(at: "empty", permissions: .init(rawValue: 0o700))
+                if let template {
+                    try TreeCopy.copyContents(of: template.diff, to: staging.appending(StoreLayout.diff))
                 }
+                if let label = options.mountLabel, labeler.isEnabled, additionalLayer == nil {
+                    try labeler.relabel(staging.appending(StoreLayout.diff), label: label, shared: false)
+                }
+                try attempt(operation, store.layer(id).directory) { () throws(Errno) in
+                    try store.directory().rename(FilePath(StoreLayout.staging + "/" + stagingName), to: FilePath(id.rawValue),
+                                                 flags: .noReplace)
+                }
+            } catch {
+                // The quota project set above goes with the directory.
+                try? deleteDiscarded(staging)
+                throw error
             }
-            if !options.idMappings.isIdentity {
-                try grantTraversal(of: staging, to: options.idMappings)
+            let link = StoreLayout.shortLinkName(short)
+            do throws(StorageError) {
+                try attempt("make short link", store.path(link)) { () throws(Errno) in
+                    try store.directory().makeSymbolicLink(at: FilePath(link), target: ShortLinks.target(for: id))
+                }
+            } catch {
+                try? discardLayer(id, in: store)
+                throw error
             }
-            if !limits.isEmpty {
-                try quota.setLimits(limits, on: staging.appending("diff"))
-            }
-            if let template {
-                try TreeCopy.copyContents(of: template.diff, to: staging.appending("diff"))
-            }
-            if let label = options.mountLabel, labeler.isEnabled, additionalLayer == nil {
-                try labeler.relabel(staging.appending("diff"), label: label, shared: false)
-            }
-            try attempt(operation, store.appending(id.rawValue)) { () throws(Errno) in
-                try cwd.rename(staging, to: store.appending(id.rawValue), flags: .noReplace)
-            }
-        } catch {
-            // The quota project set above goes with the directory.
-            try? deleteDiscarded(staging)
-            throw error
-        }
-        do {
-            try attempt("make short link", linkDirectory.appending(short)) { () throws(Errno) in
-                try cwd.makeSymbolicLink(at: linkDirectory.appending(short), target: ShortLinks.target(for: id))
-            }
-        } catch {
-            try? discardLayer(id, in: store)
-            throw error
         }
         logger.debug("created layer", metadata: ["id": "\(id)", "parent": "\(parent?.rawValue ?? "")"])
+    }
+
+    /// The `lower` text of a new layer on `parent` (`nil` for a base layer), with the parent;
+    /// refuses a stack deeper than overlayfs mounts. The caller holds the store lock.
+    private func lowerText(forChildOf parent: LayerID?, readWrite: Bool,
+                           operation: String) throws(StorageError) -> (text: String, parent: LayerLocation)? {
+        guard let parent else { return nil }
+        let parentLayer = try locate(parent, operation: operation)
+        let parentShort = try shortName(of: parentLayer)
+        let parentLowers = try lowerEntries(of: parentLayer)
+        // Mounted, a writable layer's own diff is the upper directory; a read-only layer's
+        // is one more lower. Shifted copies (`diffN`) are lower layers of every mount of the
+        // stack too.
+        let depth = try parentStack(of: parentLayer).count + copies(of: parentLayer).count + 2
+        guard depth - (readWrite ? 1 : 0) <= Self.maximumLowerLayers else {
+            throw StorageError(.invalidArgument, operation, reason:
+                "the layer would be \(depth) layers deep; overlayfs stacks at most \(Self.maximumLowerLayers) lower layers "
+                    + (readWrite ? "under a writable layer" : "(a writable layer may sit on \(Self.maximumLowerLayers))"))
+        }
+        return (([StoreLayout.shortLinkName(parentShort)] + parentLowers.map(String.init)).joined(separator: ":"), parentLayer)
     }
 
     /// The layer's parent: the layer its first `lower` entry links to (`nil` for a base layer).
     /// Only that one short link is resolved, however deep the layer.
     func parentLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
         guard let first = try lowerEntries(of: layer).first.map(String.init) else { return nil }
-        let store = searchedStores.map(\.root).first {
-            FileDescriptor.currentWorkingDirectory.exists(at: $0.appending(first))
-        } ?? layer.store
-        let link = store.appending(first)
+        let store = searchedStores.first { $0.exists(first) } ?? layer.store
         let target: String
         do throws(Errno) {
-            target = try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: link)
+            target = try store.readLink(first)
         } catch .noSuchFileOrDirectory where !layer.readOnly {
             // A lost short link: rebuild the store's links and look again.
             try repairLinks(in: layer.store)
-            target = try attempt("read short link", link) { () throws(Errno) in
-                try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: link)
-            }
+            target = try attempt("read short link", store.path(first)) { () throws(Errno) in try store.readLink(first) }
         } catch {
-            throw StorageError("read short link", path: link.string, errno: error)
+            throw StorageError("read short link", path: store.path(first).string, errno: error)
         }
         guard let parent = ShortLinks.layer(fromTarget: target) else {
-            throw StorageError(.corrupt, "read short link", path: link.string, reason: "'\(target)' does not name a layer")
+            throw StorageError(.corrupt, "read short link", path: store.path(first).string, reason: "'\(target)' does not name a layer")
         }
         return parent
     }
@@ -187,31 +182,26 @@ extension OverlayDriver {
     public func remove(_ id: LayerID) throws(StorageError) {
         let operation = "remove layer \(id)"
         // Under the locks the layer only leaves the store (a rename); its files are deleted after.
-        let graveyard: FilePath
-        do {
-            let lock = try storeLock(exclusive: true)
-            defer { withExtendedLifetime(lock) {} }
-            guard let layer = find(id) else { return }
-            guard !layer.readOnly else {
-                throw StorageError(.permissionDenied, operation, path: layer.directory.string,
-                                   reason: "the layer is in a read-only image store")
-            }
+        let graveyard: FilePath? = try withStoreLock(exclusive: true) { () throws(StorageError) in
+            guard let layer = find(id) else { return nil }
+            try requireWritable(layer, operation)
             if let child = try childLayer(of: layer) {
                 throw StorageError(.busy, operation, path: layer.directory.string,
                                    reason: "layer \(child) stacks on it; remove that layer first")
             }
-            let count = try counts.lock(id)
-            defer { withExtendedLifetime(count) {} }
-            let merged = mountPoint(of: layer)
-            if isMounted(merged) {
-                try unmount(merged)
-            }
-            // Its short link and count go with it, while the store lock keeps a new layer of
-            // the same ID from making that link again.
-            graveyard = try attempt(operation, layer.directory) { () throws(Errno) in
-                try retireLayer(id, in: layer.store)
+            return try counts.withLock(id) { (_) throws(StorageError) in
+                let merged = mountPoint(of: layer)
+                if isMounted(merged) {
+                    try unmount(merged)
+                }
+                // Its short link and count go with it, while the store lock keeps a new layer of
+                // the same ID from making that link again.
+                return try attempt(operation, layer.directory) { () throws(Errno) in
+                    try retireLayer(id, in: layer.store)
+                }
             }
         }
+        guard let graveyard else { return }
         // The layer is gone from the store already; what cannot be deleted now, cleanup deletes.
         do throws(Errno) { try deleteDiscarded(graveyard) } catch {
             logger.warning("could not delete a removed layer's files", metadata: ["path": "\(graveyard)", "error": "\(error)"])
@@ -222,32 +212,14 @@ extension OverlayDriver {
     /// A layer of a writable store whose `lower` chain names this layer's short link, if any
     /// (removing the layer would break it). The caller holds the store lock.
     func childLayer(of layer: LayerLocation) throws(StorageError) -> LayerID? {
-        guard let short = FileDescriptor.currentWorkingDirectory.readShortName(at: layer.directory.appending("link")) else { return nil }
-        let entry = "\(ShortLinks.directoryName)/\(short)"
-        for (root, readOnly) in searchedStores where !readOnly {
-            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
-            defer { dir.closeQuietly() }
-            for candidate in (try? dir.directoryEntries()) ?? [] where candidate.kind == .directory && candidate.name != layer.id.rawValue {
-                guard !Self.reservedNames.contains(candidate.name), let id = try? LayerID(candidate.name),
-                      let parent = Self.firstLowerEntry(dir, FilePath("\(candidate.name)/lower"))
-                else { continue }
-                if parent == entry { return id }
+        guard let short = layer.shortName else { return nil }
+        let entry = StoreLayout.shortLinkName(short)
+        for store in writableStores {
+            for (id, _) in (try? store.layerEntries()) ?? [] where id != layer.id {
+                if store.layer(id).firstLowerEntry == entry { return id }
             }
         }
         return nil
-    }
-
-    /// The first entry of a `lower` file (the parent's `l/<short>`), read from no more of the
-    /// file than that entry: a direct child's `lower` always starts with its parent's link, and
-    /// deep layers' files run to 500 entries.
-    static func firstLowerEntry(_ directory: FileDescriptor, _ path: FilePath) -> String? {
-        guard let fd = try? directory.open(at: path, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
-        defer { fd.closeQuietly() }
-        // `l/` and a 26-character short name, then `:` or a newline.
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let n = (try? buffer.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: 0, into: $0) }) ?? 0
-        let first = buffer[0..<n].split(whereSeparator: { $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "\n") }).first
-        return first.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Whether the layer exists in the home or a searched store.
@@ -256,14 +228,9 @@ extension OverlayDriver {
     /// The layers of the home and the image store.
     public func listLayers() throws(StorageError) -> [LayerID] {
         var result: [LayerID] = []
-        for (root, readOnly) in searchedStores where !readOnly {
-            try attempt("list layers", root) { () throws(Errno) in
-                let dir = try FileDescriptor.openDirectory(root)
-                defer { dir.closeQuietly() }
-                for entry in try dir.directoryEntries() where entry.kind == .directory || entry.kind == .unknown {
-                    guard !Self.reservedNames.contains(entry.name), let id = try? LayerID(entry.name),
-                          dir.exists(at: FilePath("\(entry.name)/diff"))
-                    else { continue }
+        for store in writableStores {
+            try attempt("list layers", store.root) { () throws(Errno) in
+                for (id, _) in try store.layerEntries(directoriesOnly: false) where store.layer(id).has(StoreLayout.diff) {
                     result.append(id)
                 }
             }
@@ -277,7 +244,7 @@ extension OverlayDriver {
         let layer = try locate(id, operation: "measure layer \(id)")
         if let usage = try quota.usage(of: layer.diff) { return usage }
         return try attempt("measure layer \(id)", layer.diff) { () throws(Errno) in
-            let dir = try FileDescriptor.openDirectory(layer.diff)
+            let dir = try layer.openDirectory(StoreLayout.diff)
             defer { dir.closeQuietly() }
             return try TreeSize.measure(dir)
         }

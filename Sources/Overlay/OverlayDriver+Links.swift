@@ -6,70 +6,27 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Where a layer lives.
-struct LayerLocation: Sendable, Hashable {
-    let id: LayerID
-    /// The store root holding `l/` and the layer's directory.
-    let store: FilePath
-    /// Whether the store is a read-only additional image store.
-    let readOnly: Bool
-
-    /// `<store>/<id>`.
-    var directory: FilePath { store.appending(id.rawValue) }
-    var diff: FilePath { directory.appending("diff") }
-}
-
 extension OverlayDriver {
-    /// The stores searched for layers, in order: the home, the image store, the additional image
-    /// stores (read-only).
-    var searchedStores: [(root: FilePath, readOnly: Bool)] {
-        var stores: [(FilePath, Bool)] = [(home, false)]
-        if let imageStoreRoot { stores.append((imageStoreRoot, false)) }
-        for store in options.additionalImageStores { stores.append((store.appending("overlay"), true)) }
-        return stores
-    }
-
-    /// Finds a layer in the searched stores.
-    func find(_ id: LayerID) -> LayerLocation? {
-        guard !Self.reservedNames.contains(id.rawValue) else { return nil }
-        if let st = try? homeDirectory.status(at: FilePath(id.rawValue)), st.kind == .directory {
-            return LayerLocation(id: id, store: home, readOnly: false)
-        }
-        for (root, readOnly) in searchedStores.dropFirst() {
-            let dir = root.appending(id.rawValue)
-            if let st = try? FileDescriptor.currentWorkingDirectory.status(at: dir), st.kind == .directory {
-                return LayerLocation(id: id, store: root, readOnly: readOnly)
-            }
-        }
-        return nil
-    }
-
-    /// Finds a layer or throws `notFound`.
-    func locate(_ id: LayerID, operation: String) throws(StorageError) -> LayerLocation {
-        guard let layer = find(id) else {
-            throw StorageError(.notFound, operation, path: home.appending(id.rawValue).string,
-                               reason: "layer \(id) does not exist")
-        }
-        return layer
-    }
-
     /// The entries of the layer's `lower` file (`l/<short>`), parent first; empty for a base layer.
     func lowerEntries(of layer: LayerLocation) throws(StorageError) -> [Substring] {
-        let path = layer.directory.appending("lower")
-        do throws(Errno) {
-            let text = try FileDescriptor.currentWorkingDirectory.readText(at: path)
-            return text.split(separator: ":").map { $0.hasSuffix("\n") ? $0.dropLast() : $0 }.filter { !$0.isEmpty }
-        } catch .noSuchFileOrDirectory {
-            return []
-        } catch {
-            throw StorageError("read lower layers", path: path.string, errno: error)
-        }
+        try attempt("read lower layers", layer.path(StoreLayout.lower)) { () throws(Errno) in try layer.lowerEntries() }
     }
 
     /// The absolute paths of the layer's lower directories, parent first: the short links, or
     /// (with `resolve`) the `diff` directories they point to.
     func lowerDirectories(of layer: LayerLocation, resolve: Bool = false) throws(StorageError) -> [FilePath] {
         try lowerPaths(of: layer, resolve: resolve).map { FilePath($0) }
+    }
+
+    /// The store holding each `lower` entry's short link: a parent may live in another store,
+    /// so the first store that has the link.
+    func lowerLinks(of layer: LayerLocation) throws(StorageError) -> [(store: StoreLayout, entry: Substring)] {
+        let entries = try lowerEntries(of: layer)
+        let stores = searchedStores
+        return entries.map { (entry) -> (store: StoreLayout, entry: Substring) in
+            guard stores.count > 1 else { return (layer.store, entry) }
+            return (stores.first { $0.exists(String(entry)) } ?? layer.store, entry)
+        }
     }
 
     /// `lowerDirectories` as strings: built by concatenation, since this runs for every layer of
@@ -87,43 +44,32 @@ extension OverlayDriver {
                 return resolved[index]
             }
         }
-        let entries = try lowerEntries(of: layer)
-        let stores = searchedStores.map { $0.root.string }
-        let ownStore = layer.store.string
+        let links = try lowerLinks(of: layer)
         var result: [String] = []
-        result.reserveCapacity(entries.count)
-        for entry in entries {
-            var store = ownStore
-            if stores.count > 1 {
-                // A parent may live in another store; take the first store that has the link.
-                for root in stores where FileDescriptor.currentWorkingDirectory.exists(at: FilePath(root + "/" + entry)) {
-                    store = root
-                    break
-                }
+        result.reserveCapacity(links.count)
+        for (store, entry) in links {
+            guard resolve else {
+                result.append(store.pathString(entry))
+                continue
             }
-            var path = store + "/" + entry
-            if resolve {
-                let target = try attempt("read short link", FilePath(path)) { () throws(Errno) in
-                    try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: FilePath(path))
-                }
-                if target.hasPrefix("../") {
-                    path = store + "/" + target.dropFirst(3)
-                } else if target.hasPrefix("/") {
-                    path = target
-                } else {
-                    path = store + "/" + ShortLinks.directoryName + "/" + target
-                }
+            let target = try attempt("read short link", store.path(String(entry))) { () throws(Errno) in
+                try store.readLink(String(entry))
             }
-            result.append(path)
+            if target.hasPrefix("../") {
+                result.append(store.pathString(target.dropFirst(3)))
+            } else if target.hasPrefix("/") {
+                result.append(target)
+            } else {
+                result.append(store.pathString(StoreLayout.shortLinkName(target)))
+            }
         }
         return result
     }
 
     /// The layer's short name, rebuilding its `link` file and `l/` entry when either is missing.
     func shortName(of layer: LayerLocation) throws(StorageError) -> String {
-        let path = layer.directory.appending("link")
-        if let name = FileDescriptor.currentWorkingDirectory.readShortName(at: path),
-           FileDescriptor.currentWorkingDirectory.exists(at: layer.store.appending("l/\(name)")) {
+        let path = layer.path(StoreLayout.link)
+        if let name = layer.shortName, layer.store.exists(StoreLayout.shortLinkName(name)) {
             return name
         }
         guard !layer.readOnly else {
@@ -131,7 +77,7 @@ extension OverlayDriver {
                                reason: "the layer's link is missing in a read-only store")
         }
         try repairLinks(in: layer.store)
-        guard let name = FileDescriptor.currentWorkingDirectory.readShortName(at: path) else {
+        guard let name = layer.shortName else {
             throw StorageError(.corrupt, "read short link", path: path.string, reason: "the layer's link could not be rebuilt")
         }
         return name
@@ -142,12 +88,11 @@ extension OverlayDriver {
     ///
     /// A layer that lost its `link` file gets back the `l/` name that still points at it, else
     /// its derived name (which its children's `lower` files name, unless it collided).
-    func repairLinks(in store: FilePath) throws(StorageError) {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let linkDirectory = store.appending(ShortLinks.directoryName)
-        try attempt("repair short links", linkDirectory) { () throws(Errno) in
-            try cwd.makeDirectoryIfMissing(at: linkDirectory)
-            let links = try FileDescriptor.openDirectory(linkDirectory)
+    func repairLinks(in store: StoreLayout) throws(StorageError) {
+        try attempt("repair short links", store.path(StoreLayout.linkDirectory)) { () throws(Errno) in
+            let storeDirectory = try store.directory()
+            try storeDirectory.makeDirectoryIfMissing(at: FilePath(StoreLayout.linkDirectory))
+            let links = try storeDirectory.openDirectory(at: FilePath(StoreLayout.linkDirectory))
             defer { links.closeQuietly() }
             // Which short name points at which layer.
             var nameOf: [LayerID: String] = [:]
@@ -155,20 +100,16 @@ extension OverlayDriver {
                 guard let target = try? links.readSymbolicLink(at: FilePath(entry.name)),
                       let id = ShortLinks.layer(fromTarget: target)
                 else { continue }
-                if cwd.exists(at: store.appending(id.rawValue)) {
+                if storeDirectory.exists(at: FilePath(id.rawValue)) {
                     nameOf[id] = entry.name
                 } else {
                     try? links.remove(at: FilePath(entry.name))
                 }
             }
-            let storeDirectory = try FileDescriptor.openDirectory(store)
-            defer { storeDirectory.closeQuietly() }
-            for entry in try storeDirectory.directoryEntries() where entry.kind == .directory || entry.kind == .unknown {
-                guard let id = try? LayerID(entry.name), entry.name != ShortLinks.directoryName,
-                      entry.name != "staging", storeDirectory.exists(at: FilePath("\(entry.name)/diff"))
-                else { continue }
-                let linkFile = FilePath("\(entry.name)/link")
-                var name = storeDirectory.readShortName(at: linkFile)
+            for (id, _) in try store.layerEntries(directoriesOnly: false) {
+                let layer = store.layer(id)
+                guard layer.has(StoreLayout.diff) else { continue }
+                var name = layer.shortName
                 if name == nil { name = nameOf[id] }
                 if name == nil {
                     let derived = ShortLinks.derived(from: id)
@@ -176,8 +117,8 @@ extension OverlayDriver {
                     name = taken ? ShortLinks.random() : derived
                 }
                 let short = name!
-                if (try? storeDirectory.readText(at: linkFile)) != short {
-                    try storeDirectory.writeText(short, at: linkFile)
+                if (try? layer.read(StoreLayout.link)) != short {
+                    try layer.write(short, to: StoreLayout.link)
                 }
                 if nameOf[id] != short {
                     do throws(Errno) {

@@ -10,10 +10,14 @@ extension OverlayDriver {
     /// Where a layer is mounted: its `merged` directory, or `<runhome>/<id>/merged` for a layer
     /// of a read-only store.
     func mountPoint(of layer: LayerLocation) -> FilePath {
-        layer.readOnly ? runHome.appending(layer.id.rawValue).appending("merged") : layer.directory.appending("merged")
+        layer.readOnly ? runHome.appending(RunHomeLayout.readOnlyMountPoint(layer.id)) : layer.path(StoreLayout.merged)
     }
 
     /// Whether something is mounted on `merged`: its device differs from its parent directory's.
+    ///
+    /// Mount points are looked at by path, as every process sees them: the home's descriptor
+    /// (`StoreLayout.directory()`) is opened below the home's bind mount of itself, where the
+    /// layers' mounts do not show.
     func isMounted(_ merged: FilePath) -> Bool {
         let cwd = FileDescriptor.currentWorkingDirectory
         guard let inner = try? cwd.status(at: merged),
@@ -33,18 +37,16 @@ extension OverlayDriver {
     /// A layer whose remap a crash cut short is rolled back first (as `cleanup` would), so that
     /// no mount shows it half shifted.
     public func get(_ id: LayerID, options: MountOptions) throws(StorageError) -> FilePath {
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: "mount layer \(id)")
-        let count = try counts.lock(id)
-        // A live remap holds the layer's lock until it is done: a marker seen here is a dead one's.
-        if hasRemapMarker(layer), !remapIsRunning(layer) {
-            _ = try rollBackRemap(layer, count: count)
+        try withLayer(id, .mount, operation: "mount layer \(id)") { (layer, count) throws(StorageError) in
+            // A live remap holds the layer's lock until it is done: a marker seen here is a dead one's.
+            if hasRemapMarker(layer), !remapIsRunning(layer) {
+                _ = try rollBackRemap(layer, count: count)
+            }
+            if !options.idMappings.isIdentity && !isMounted(mountPoint(of: layer)) {
+                try presentOwnFiles(layer, count: count, as: options)
+            }
+            return try mountLocked(layer, count: count, options: options)
         }
-        if !options.idMappings.isIdentity && !isMounted(mountPoint(of: layer)) {
-            try presentOwnFiles(layer, count: count, as: options)
-        }
-        return try mountLocked(layer, count: count, options: options)
     }
 
     /// Before a first mount with ID mappings: a writable mount's upper directory cannot be
@@ -56,12 +58,12 @@ extension OverlayDriver {
         guard !layer.readOnly else { return }
         let mappings = options.idMappings
         if options.readOnly || isAdditionalLayer(layer) {
-            try grantTraversal(of: layer.directory, to: mappings)
+            try grantTraversal(of: layer, to: mappings)
             return
         }
         let recorded = try idMappings(of: layer.id)
         guard recorded != mappings else {
-            try grantTraversal(of: layer.directory, to: mappings)
+            try grantTraversal(of: layer, to: mappings)
             return
         }
         removeCopyStaging(layer)
@@ -92,7 +94,7 @@ extension OverlayDriver {
             logger.notice("repairing short links", metadata: ["layer": "\(layer.id)"])
             try repairLinks(in: layer.store)
             try attempt("mount layer \(layer.id)", merged) { () throws(Errno) in
-                try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: merged)
+                try layer.makeDirectory(StoreLayout.merged, permissions: .init(rawValue: 0o700), ifMissing: true)
                 try mount(data, at: merged)
             }
         } catch {
@@ -114,7 +116,7 @@ extension OverlayDriver {
         case .classic: try data.mountClassic(at: merged)
         case .relative:
             guard let relative = data.relative(to: home.string) else { throw Errno(rawValue: E2BIG) }
-            try relative.mountRelative(in: homeDirectory, at: merged)
+            try relative.mountRelative(in: homeStore.directory(), at: merged)
         }
     }
 
@@ -139,16 +141,22 @@ extension OverlayDriver {
         let readOnly = options.readOnly || layer.readOnly || isAdditionalLayer(layer)
         // The layer's own directories first (its `diff` only when it is not the upper), then
         // its shifted copies, then the parents' stack.
-        let own = layer.directory.string
+        let own = layer.id.rawValue
         var stack: [StackDirectory] = []
-        if readOnly { stack.append(StackDirectory(path: layer.diff.string, layerDirectory: own, isCopy: false)) }
-        for copy in copies(of: layer) { stack.append(StackDirectory(path: copy.string, layerDirectory: own, isCopy: true)) }
+        if readOnly {
+            stack.append(StackDirectory(path: layer.diff.string, relativePath: layer.relative(StoreLayout.diff).string,
+                                        store: layer.store, layerDirectory: own, isCopy: false))
+        }
+        for copy in layer.copyNames {
+            stack.append(StackDirectory(path: layer.path(copy).string, relativePath: layer.relative(copy).string,
+                                        store: layer.store, layerDirectory: own, isCopy: true))
+        }
         stack += try parentStack(of: layer)
         // A mount shows the stack under the asked mappings, or else under the layer's own
         // (a layer shifted without a copy of its parents shows them idmapped to it).
         var presented = options
-        if presented.idMappings.isIdentity { presented.idMappings = try recordedMappings(in: own) }
-        var data = try mountData(for: layer, stack: stack, upper: readOnly ? nil : (layer.diff, layer.directory.appending("work")),
+        if presented.idMappings.isIdentity { presented.idMappings = try recordedMappings(of: layer) }
+        var data = try mountData(for: layer, stack: stack, upper: readOnly ? nil : (layer.diff, layer.path(StoreLayout.work)),
                                  options: presented, operation: operation)
         if let upperAndWork {
             data.upper = upperAndWork.upper.string
@@ -165,10 +173,10 @@ extension OverlayDriver {
         var lowers = stack.map(\.path)
         var data: OverlayMountData
         if let upper {
-            if lowers.isEmpty { lowers = [layer.directory.appending("empty").string] }
+            if lowers.isEmpty { lowers = [layer.path(StoreLayout.empty).string] }
             data = OverlayMountData(lowers: lowers, upper: upper.0.string, work: upper.1.string, readOnly: false)
         } else {
-            if lowers.count == 1 { lowers.append(layer.directory.appending("empty").string) }
+            if lowers.count == 1 { lowers.append(layer.path(StoreLayout.empty).string) }
             data = OverlayMountData(lowers: lowers, upper: nil, work: nil, readOnly: true)
         }
         guard lowers.count <= Self.maximumLowerLayers else {
@@ -233,11 +241,11 @@ extension OverlayDriver {
                 if covered && !entry.isCopy { break }  // below a shifted copy: data only
                 covered = covered || entry.isCopy
                 let own: IDMappings
-                if let known = mappingOf[entry.layerDirectory] {
+                if let known = mappingOf[entry.layerPath] {
                     own = known
                 } else {
-                    own = try recordedMappings(in: entry.layerDirectory)
-                    mappingOf[entry.layerDirectory] = own
+                    own = try recordedMappings(in: entry.store, directory: entry.layerDirectory)
+                    mappingOf[entry.layerPath] = own
                 }
                 guard own != mappings else { continue }
                 guard supportsShifting(uidMap: mappings.uidMap, gidMap: mappings.gidMap) else {
@@ -263,21 +271,16 @@ extension OverlayDriver {
     /// A volatile mount leaves `work/work/incompat/volatile` behind, and overlayfs refuses to reuse
     /// such a work directory; the layer is not mounted, so the marker can go.
     func clearVolatileMarker(_ layer: LayerLocation) {
-        let incompat = layer.directory.appending("work/work/incompat")
-        if FileDescriptor.currentWorkingDirectory.exists(at: incompat) {
-            try? FileDescriptor.currentWorkingDirectory.removeTree(at: incompat)
-        }
+        try? layer.removeTreeIfPresent(StoreLayout.volatileIncompat)
     }
 
     /// Releases one `get`. The last release unmounts and puts a fresh, empty `merged` in place
     /// (renaming a new `merged.1` over it), so nothing written while unmounted lingers.
     /// Releasing a layer that is not mounted resets its count.
     public func put(_ id: LayerID) throws(StorageError) {
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: "unmount layer \(id)")
-        let count = try counts.lock(id)
-        try unmountLocked(layer, count: count)
+        try withLayer(id, .mount, operation: "unmount layer \(id)") { (layer, count) throws(StorageError) in
+            try unmountLocked(layer, count: count)
+        }
     }
 
     /// `put` for a caller that holds the layer's lock.
@@ -298,7 +301,7 @@ extension OverlayDriver {
     /// Unmounts `merged` (lazily when it is busy) and replaces it with a fresh directory.
     func unmount(_ merged: FilePath) throws(StorageError) {
         try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmountOrDetach(merged) }
-        let fresh = FilePath(merged.string + ".1")
+        let fresh = merged.removingLastComponent().appending(StoreLayout.freshMountPoint)
         let cwd = FileDescriptor.currentWorkingDirectory
         do throws(Errno) {
             try cwd.makeDirectoryIfMissing(at: fresh)

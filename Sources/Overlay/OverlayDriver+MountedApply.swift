@@ -19,25 +19,28 @@ extension OverlayDriver {
     func applyThroughMount(_ layer: LayerLocation, from input: FileDescriptor,
                            options: ApplyDiffOptions) throws(StorageError) -> Int64 {
         let operation = "apply diff to layer \(layer.id) through a mount"
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let work = layer.store.appending("staging").appending("apply-\(layer.id.rawValue)-\(randomSuffix())")
+        let store = layer.store
+        let name = StoreLayout.stagingName(.apply, layer.id)
+        let staging = StoreLayout.staging + "/" + name
+        let work = store.path(staging)
+        typealias Sub = StoreLayout.ApplyWork
         try attempt(operation, work) { () throws(Errno) in
-            try cwd.makeDirectoryIfMissing(at: layer.store.appending("staging"))
-            try cwd.makeDirectory(at: work, permissions: .init(rawValue: 0o700))
-            for sub in ["tree", "upper", "work", "merged"] {
-                try cwd.makeDirectory(at: work.appending(sub), permissions: .init(rawValue: 0o700))
+            let fd = try store.directory()
+            _ = try store.makeStagingDirectory(name)
+            for sub in Sub.all {
+                try fd.makeDirectory(at: FilePath(staging + "/" + sub), permissions: .init(rawValue: 0o700))
             }
         }
-        defer { try? cwd.removeTree(at: work) }
-        let result = try LayerApplier.apply(from: input, into: work.appending("tree"), options: ApplyOptions(
+        defer { try? store.directory().removeTree(at: FilePath(staging)) }
+        let result = try LayerApplier.apply(from: input, into: work.appending(Sub.tree), options: ApplyOptions(
             idMappings: options.idMappings, whiteoutFormat: .aufs,
             ignoreChownErrors: self.options.ignoreChownErrors, forceMask: self.options.forceMask))
 
-        let upper = work.appending("upper")
+        let upper = work.appending(Sub.upper)
         try attempt(operation, layer.diff) { () throws(Errno) in
-            let diff = try FileDescriptor.openDirectory(layer.diff)
+            let diff = try layer.openDirectory(StoreLayout.diff)
             defer { diff.closeQuietly() }
-            let clone = try FileDescriptor.openDirectory(upper)
+            let clone = try store.directory().openDirectory(at: FilePath(staging + "/" + Sub.upper))
             defer { clone.closeQuietly() }
             try TreeReplay.cloneWithHardLinks(diff, into: clone)
             try TreeCopy.copyMetadata(from: diff, name: nil, to: clone, name: nil, status: try diff.status())
@@ -46,14 +49,15 @@ extension OverlayDriver {
                 try? clone.setInodeAttributes(attributes)
             }
         }
-        let data = try mountData(for: layer, options: MountOptions(), upperAndWork: (upper, work.appending("work")))
-        let merged = work.appending("merged")
+        let data = try mountData(for: layer, options: MountOptions(), upperAndWork: (upper, work.appending(Sub.work)))
+        // The merged view is reached by path: it is a mount point.
+        let merged = work.appending(Sub.merged)
         try attempt(operation, merged) { () throws(Errno) in
             try self.mount(data, at: merged)
         }
         do {
             try attempt(operation, merged) { () throws(Errno) in
-                let tree = try FileDescriptor.openDirectory(work.appending("tree"))
+                let tree = try store.directory().openDirectory(at: FilePath(staging + "/" + Sub.tree))
                 defer { tree.closeQuietly() }
                 let view = try FileDescriptor.openDirectory(merged)
                 defer { view.closeQuietly() }
@@ -67,7 +71,7 @@ extension OverlayDriver {
         // at a mount and leaves the staging tree behind.
         try attempt("unmount", merged) { () throws(Errno) in try Mounts.unmountOrDetach(merged) }
         try attempt(operation, layer.diff) { () throws(Errno) in
-            try cwd.rename(upper, to: layer.diff, flags: .exchange)
+            try store.directory().rename(FilePath(staging + "/" + Sub.upper), to: layer.relative(StoreLayout.diff), flags: .exchange)
         }
         return result.size
     }

@@ -33,20 +33,20 @@ extension OverlayDriver {
         let operation = "remap layer \(id)"
         // The store lock (shared) keeps `cleanup` and `check` from rolling back a remap in
         // flight; the layer's lock keeps mounts, applies and removes of it away until it is done.
-        let lock = try storeLock(exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let layer = try locate(id, operation: operation)
-        guard !layer.readOnly else {
-            throw StorageError(.permissionDenied, operation, path: layer.directory.string,
-                               reason: "the layer is in a read-only image store")
+        try withLayer(id, .write, operation: operation) { (layer, count) throws(StorageError) in
+            guard count.count == 0 else {
+                throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
+            }
+            try remap(layer, count: count, toContainer: toContainer, toHost: toHost, mountLabel: mountLabel, operation: operation)
         }
-        let count = try counts.lock(id)
-        defer { withExtendedLifetime(count) {} }
-        guard count.count == 0 else {
-            throw StorageError(.busy, operation, path: layer.directory.string, reason: "the layer is mounted")
-        }
+    }
+
+    /// `updateLayerIDMap` for a caller that holds the layer's lock.
+    private func remap(_ layer: LayerLocation, count: LockedMountCount, toContainer: IDMappings, toHost: IDMappings,
+                       mountLabel: SELinuxContext?, operation: String) throws(StorageError) {
+        let id = layer.id
         try recoverBeforeChange(layer, count: count, operation: operation)
-        let recorded = try idMappings(of: id)
+        let recorded = try recordedMappings(of: layer)
         if recorded != toContainer {
             logger.notice("remap: the layer's files are owned under its recorded mapping, not the one given",
                           metadata: ["layer": "\(id)", "recorded": "\(Self.render(recorded))"])
@@ -92,22 +92,16 @@ extension OverlayDriver {
     /// Marker lines: stamp, from (uid, gid), to (uid, gid), the mapping `idmaps` recorded before
     /// (uid, gid), and `copy diff1` when the remap installs a new shifted copy.
     func writeRemapMarker(_ layer: LayerLocation, from: IDMappings, to: IDMappings, copying: Bool) throws(StorageError) {
-        let marker = layer.directory.appending(Self.remappingFile)
-        try attempt("remap layer \(layer.id)", marker) { () throws(Errno) in
-            try FileDescriptor.currentWorkingDirectory.writeText(
-                Self.processStamp() + "\n" + Self.render(from) + Self.render(to) + Self.render(from)
-                    + (copying ? Self.copyMarkerLine + "\n" : ""), at: marker)
+        try attempt("remap layer \(layer.id)", layer.path(StoreLayout.remapMarker)) { () throws(Errno) in
+            try layer.write(ProcessStamp.current.description + "\n" + Self.render(from) + Self.render(to) + Self.render(from)
+                                + (copying ? StoreLayout.remapCopyLine + "\n" : ""), to: StoreLayout.remapMarker)
         }
     }
-
-    /// The marker line of a remap that installs `diff1`.
-    static let copyMarkerLine = "copy diff1"
 
     /// The journal of one of the layer's own directories: `remapping.undo` for `diff`,
     /// `remapping.undo.diffN` for a copy.
     func journalPath(_ layer: LayerLocation, for tree: FilePath) -> FilePath {
-        let name = tree.lastComponent?.string ?? "diff"
-        return layer.directory.appending(name == "diff" ? Self.remapJournalFile : Self.remapJournalFile + "." + name)
+        layer.path(StoreLayout.journal(for: tree.lastComponent?.string ?? StoreLayout.diff))
     }
 
     /// Shifts the layer's own files (`diff` and its copies) in place from `from` to `to`, renames
@@ -135,14 +129,12 @@ extension OverlayDriver {
         do throws(StorageError) {
             for plan in prepared { try plan.apply() }
             if installingCopy {
-                let staging = layer.directory.appending(Self.copyStagingName)
-                try attempt("install the shifted copy", staging) { () throws(Errno) in
-                    try FileDescriptor.currentWorkingDirectory.rename(staging, to: layer.directory.appending(Self.copyName(1)),
-                                                                      flags: .noReplace)
+                try attempt("install the shifted copy", layer.path(StoreLayout.copyStaging)) { () throws(Errno) in
+                    try layer.rename(StoreLayout.copyStaging, to: StoreLayout.copyName(1), flags: .noReplace)
                 }
             }
             try recordIDMappings(to, for: layer)
-            try grantTraversal(of: layer.directory, to: to)
+            try grantTraversal(of: layer, to: to)
             // One sync, before the journals go: until then a crash rolls everything back.
             try syncFileSystem(of: layer.diff)
         } catch {
@@ -165,16 +157,16 @@ extension OverlayDriver {
     private func buildShiftedCopy(_ layer: LayerLocation, count: LockedMountCount, to: IDMappings,
                                   mountLabel: SELinuxContext?) throws(StorageError) {
         let operation = "remap layer \(layer.id): copy the parents' owners"
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let staging = layer.directory.appending(Self.copyStagingName)
-        let work = layer.directory.appending(Self.copyWorkName)
+        let staging = layer.path(StoreLayout.copyStaging)
+        let work = layer.path(StoreLayout.copyWork)
         let stack = try parentStack(of: layer)
-        let rootMode = (try? cwd.status(at: FilePath(stack.first?.path ?? layer.diff.string), followSymlinks: true).permissions)
-            ?? FilePermissions(rawValue: 0o755)
+        // The merged root's mode: the parent's `diff`'s (through its short link).
+        let top = stack.first.map { ($0.store, FilePath($0.relativePath)) } ?? (layer.store, layer.relative(StoreLayout.diff))
+        let rootMode = (try? top.0.directory().status(at: top.1, followSymlinks: true).permissions) ?? FilePermissions(rawValue: 0o755)
         try attempt(operation, staging) { () throws(Errno) in
-            try cwd.makeDirectory(at: staging, permissions: rootMode)
-            try cwd.changeMode(at: staging, permissions: rootMode)
-            try cwd.makeDirectory(at: work, permissions: FilePermissions(rawValue: 0o700))
+            try layer.makeDirectory(StoreLayout.copyStaging, permissions: rootMode)
+            try layer.store.directory().changeMode(at: layer.relative(StoreLayout.copyStaging), permissions: rootMode)
+            try layer.makeDirectory(StoreLayout.copyWork, permissions: FilePermissions(rawValue: 0o700))
         }
         // The view shows container IDs (the identity): lowers owned under other mappings are
         // idmapped back to them, and the walk then shifts identity -> `to`.
@@ -203,7 +195,7 @@ extension OverlayDriver {
             throw error
         }
         try unmount(merged)
-        try? cwd.removeTree(at: work)
+        try? layer.store.directory().removeTree(at: layer.relative(StoreLayout.copyWork))
     }
 
     /// `data` with each lower that is not covered by a shifted copy and whose layer records a
@@ -215,7 +207,7 @@ extension OverlayDriver {
         for (index, entry) in stack.enumerated() {
             if covered && !entry.isCopy { break }
             covered = covered || entry.isCopy
-            let own = try recordedMappings(in: entry.layerDirectory)
+            let own = try recordedMappings(in: entry.store, directory: entry.layerDirectory)
             guard !own.isIdentity else { continue }
             let clone: FileDescriptor
             do throws(StorageError) {
@@ -233,10 +225,6 @@ extension OverlayDriver {
 
     /// Removes a shifted copy being built (and its work directory), if there is one.
     func removeCopyStaging(_ layer: LayerLocation) {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        for name in [Self.copyStagingName, Self.copyWorkName] {
-            let path = layer.directory.appending(name)
-            if cwd.exists(at: path) { try? cwd.removeTree(at: path) }
-        }
+        for name in [StoreLayout.copyStaging, StoreLayout.copyWork] { try? layer.removeTreeIfPresent(name) }
     }
 }

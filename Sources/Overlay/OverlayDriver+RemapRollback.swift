@@ -14,14 +14,13 @@ extension OverlayDriver {
 
     /// Whether the layer's directory holds a remap marker.
     func hasRemapMarker(_ layer: LayerLocation) -> Bool {
-        FileDescriptor.currentWorkingDirectory.exists(at: layer.directory.appending(Self.remappingFile))
+        layer.has(StoreLayout.remapMarker)
     }
 
     /// Whether the process the layer's remap marker names still runs.
     func remapIsRunning(_ layer: LayerLocation) -> Bool {
-        guard let text = try? FileDescriptor.currentWorkingDirectory.readText(at: layer.directory.appending(Self.remappingFile))
-        else { return false }
-        return Self.stampIsAlive(text.split(separator: "\n").first.map(String.init) ?? "")
+        guard let text = try? layer.read(StoreLayout.remapMarker) else { return false }
+        return ProcessStamp.isAlive(text.split(separator: "\n").first ?? "")
     }
 
     /// Rolls back the layer's remap if its process is gone; what `cleanup` and `check --repair`
@@ -29,10 +28,7 @@ extension OverlayDriver {
     /// when there was nothing to do (no marker, or its process still runs).
     func recoverInterruptedRemap(_ layer: LayerLocation) throws(StorageError) -> RemapRecovery? {
         guard hasRemapMarker(layer), !remapIsRunning(layer) else { return nil }
-        let count = try counts.lock(layer.id)
-        return try withExtendedLifetime(count) { () throws(StorageError) in
-            try rollBackRemap(layer, count: count)
-        }
+        return try counts.withLock(layer.id) { (count) throws(StorageError) in try rollBackRemap(layer, count: count) }
     }
 
     /// Puts the layer back as it was before a remap that did not finish (a crash, or a failure
@@ -46,37 +42,34 @@ extension OverlayDriver {
     /// journal nothing had been changed, or everything had been and recorded, so the owners and
     /// `idmaps` already agree. Safe to repeat after being interrupted itself.
     func rollBackRemap(_ layer: LayerLocation, count: LockedMountCount) throws(StorageError) -> RemapRecovery {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        let marker = layer.directory.appending(Self.remappingFile)
-        let journal = layer.directory.appending(Self.remapJournalFile)
+        let journal = layer.path(StoreLayout.remapJournal)
         let merged = mountPoint(of: layer)
         if isMounted(merged) { try unmount(merged) }
         if count.count != 0 { try count.set(0) }
         var result = RemapRecovery.markerRemoved
         // A copy still being built is never part of the layer.
         removeCopyStaging(layer)
-        if cwd.exists(at: journal) {
+        if layer.has(StoreLayout.remapJournal) {
             // Marker lines: stamp, from (uid, gid), to (uid, gid), the recorded mapping before
             // (uid, gid; absent in markers older than the journal, where it was `from`), and
             // `copy diff1` when the remap installs a new shifted copy.
-            let lines = ((try? cwd.readText(at: marker)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = ((try? layer.read(StoreLayout.remapMarker)) ?? "").split(separator: "\n", omittingEmptySubsequences: false)
             let previous = lines.count >= 7 ? try Self.parseMappings(lines[5...6])
                 : lines.count >= 3 ? try Self.parseMappings(lines[1...2]) : nil
             clearVolatileMarker(layer)
-            if lines.contains(Substring(Self.copyMarkerLine)) {
+            if lines.contains(Substring(StoreLayout.remapCopyLine)) {
                 // The copy is new with this remap: whether it was renamed in yet or not, it goes.
-                let copy = layer.directory.appending(Self.copyName(1))
-                if cwd.exists(at: copy) {
-                    try attempt("roll back remap: remove the new shifted copy", copy) { () throws(Errno) in try cwd.removeTree(at: copy) }
+                try attempt("roll back remap: remove the new shifted copy", layer.path(StoreLayout.copyName(1))) { () throws(Errno) in
+                    try layer.removeTreeIfPresent(StoreLayout.copyName(1))
                 }
             }
             try shifter.rollBackShift(of: layer.diff, journal: journal)
-            for copy in copies(of: layer) where cwd.exists(at: journalPath(layer, for: copy)) {
+            for copy in copies(of: layer) where layer.has(StoreLayout.journal(for: copy.lastComponent!.string)) {
                 try shifter.rollBackShift(of: copy, journal: journalPath(layer, for: copy))
             }
             try syncFileSystem(of: layer.diff)
             if let previous { try recordIDMappings(previous, for: layer) }
-            if let previous { try? grantTraversal(of: layer.directory, to: previous) }
+            if let previous { try? grantTraversal(of: layer, to: previous) }
             result = .rolledBack
         }
         removeRemapFiles(layer)
@@ -89,19 +82,17 @@ extension OverlayDriver {
     /// that a marker never outlives a journal that still matters. A journal that cannot be
     /// removed keeps its marker, so that the two stay together for `cleanup`.
     func removeRemapFiles(_ layer: LayerLocation) {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        var names = copies(of: layer).flatMap { copy in
-            let journal = journalPath(layer, for: copy).lastComponent!.string
-            return [journal, journal + ".new"]
+        let new = StoreLayout.journalBeingWritten
+        var names = layer.copyNames.flatMap { copy in
+            let journal = StoreLayout.journal(for: copy)
+            return [journal, journal + new]
         }
-        names += [Self.remapJournalFile, Self.remapJournalFile + ".new", Self.remappingFile]
+        names += [StoreLayout.remapJournal, StoreLayout.remapJournal + new, StoreLayout.remapMarker]
         for name in names {
-            let path = layer.directory.appending(name)
             do throws(Errno) {
-                try cwd.remove(at: path)
-            } catch .noSuchFileOrDirectory {
+                try layer.remove(name, missingOK: true)
             } catch {
-                logger.warning("could not remove a remap file", metadata: ["path": "\(path)", "error": "\(error)"])
+                logger.warning("could not remove a remap file", metadata: ["path": "\(layer.path(name))", "error": "\(error)"])
                 return
             }
         }

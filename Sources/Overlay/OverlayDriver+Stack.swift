@@ -6,83 +6,75 @@ import SystemPackage
 struct StackDirectory: Sendable, Hashable {
     /// The path as it goes into the mount data.
     var path: String
-    /// The directory of the layer it belongs to (`<store>/l/<short>/..` for a parent: resolved
-    /// by the kernel, one lookup, no readlink).
+    /// The same directory relative to the store root.
+    var relativePath: String
+    /// The store of the layer it belongs to.
+    var store: StoreLayout
+    /// The directory of that layer relative to the store root (`l/<short>/..` for a parent:
+    /// resolved by the kernel, one lookup, no readlink).
     var layerDirectory: String
     /// Whether it is a shifted copy (`diffN`) of the layers below it: every name of theirs is in
     /// it, with its owners, and metacopy files whose data is below.
     var isCopy: Bool
+
+    /// The layer directory's absolute path.
+    var layerPath: String { store.pathString(layerDirectory) }
 }
 
 extension OverlayDriver {
-    /// The name of a layer's `n`th shifted copy, as containers/storage names its rotated upper
-    /// directories: `diff1`, `diff2`…
-    static func copyName(_ n: Int) -> String { "diff\(n)" }
-
-    /// Where a remap builds a new shifted copy before renaming it in as `diff1`, and its overlay
-    /// work directory. A crash leaves at most these, which the rollback removes.
-    static let copyStagingName = "diff1.staging"
-    static let copyWorkName = "work1.staging"
-
-    /// The shifted copies under `directory` (a layer directory, or `<store>/l/<short>/..`), in
-    /// mount order: `diff1`, `diff2`…, stopping at the first missing one.
-    func copyPaths(under directory: String) -> [String] {
-        var result: [String] = []
-        var n = 1
-        while FileDescriptor.currentWorkingDirectory.exists(at: FilePath(directory + "/" + Self.copyName(n))) {
-            result.append(directory + "/" + Self.copyName(n))
-            n += 1
-        }
-        return result
-    }
-
     /// The layer's own shifted copies (`diff1`…), in mount order.
     func copies(of layer: LayerLocation) -> [FilePath] {
-        copyPaths(under: layer.directory.string).map { FilePath($0) }
+        layer.copyNames.map { layer.path($0) }
     }
 
     /// The lower directories a mount of the layer stacks below its own directories, parent
     /// first: each parent's `diff` followed by that parent's shifted copies (as containers/storage
     /// adds a lower layer's `diffN` right after it).
     func parentStack(of layer: LayerLocation) throws(StorageError) -> [StackDirectory] {
-        let links = try lowerPaths(of: layer, includingCopies: false)
+        let links = try lowerLinks(of: layer)
         var result: [StackDirectory] = []
         result.reserveCapacity(links.count)
-        for link in links {
-            let directory = link + "/.."
-            result.append(StackDirectory(path: link, layerDirectory: directory, isCopy: false))
-            for copy in copyPaths(under: directory) {
-                result.append(StackDirectory(path: try resolvedCopyPath(copy, link: link), layerDirectory: directory, isCopy: true))
+        for (store, entry) in links {
+            let directory = String(entry) + "/.."
+            result.append(StackDirectory(path: store.pathString(entry), relativePath: String(entry), store: store,
+                                         layerDirectory: directory, isCopy: false))
+            for copy in store.copyNames(under: directory) {
+                let resolved = try resolvedCopy(copy, link: String(entry), in: store)
+                result.append(StackDirectory(path: store.pathString(resolved), relativePath: resolved, store: store,
+                                             layerDirectory: directory, isCopy: true))
             }
         }
         return result
     }
 
-    /// A copy's path with the parent's short link resolved (`<store>/<id>/diffN`): mount data
-    /// holds no `..`.
-    private func resolvedCopyPath(_ copy: String, link: String) throws(StorageError) -> String {
-        let target = try attempt("read short link", FilePath(link)) { () throws(Errno) in
-            try FileDescriptor.currentWorkingDirectory.readSymbolicLink(at: FilePath(link))
-        }
-        let store = FilePath(link).removingLastComponent().removingLastComponent()
+    /// A copy's name relative to the store with the parent's short link resolved (`<id>/diffN`):
+    /// mount data holds no `..`.
+    private func resolvedCopy(_ copy: String, link: String, in store: StoreLayout) throws(StorageError) -> String {
+        let target = try attempt("read short link", store.path(link)) { () throws(Errno) in try store.readLink(link) }
         guard let layer = ShortLinks.layer(fromTarget: target) else {
-            throw StorageError(.corrupt, "read short link", path: link, reason: "'\(target)' does not name a layer")
+            throw StorageError(.corrupt, "read short link", path: store.pathString(link), reason: "'\(target)' does not name a layer")
         }
-        return store.appending(layer.rawValue).string + "/" + FilePath(copy).lastComponent!.string
+        return store.layer(layer).relative(copy).string
     }
 
-    /// The ID mapping recorded in a layer directory's `idmaps` (the identity when absent).
-    func recordedMappings(in directory: String) throws(StorageError) -> IDMappings {
-        let path = FilePath(directory + "/" + Self.idMappingsFile)
+    /// The ID mapping recorded in a layer directory's `idmaps` (the identity when absent); the
+    /// directory is named relative to its store's root.
+    func recordedMappings(in store: StoreLayout, directory: String) throws(StorageError) -> IDMappings {
+        let relative = directory + "/" + StoreLayout.idMappings
         let text: String
         do throws(Errno) {
-            text = try FileDescriptor.currentWorkingDirectory.readText(at: path)
+            text = try store.directory().readText(at: FilePath(relative))
         } catch .noSuchFileOrDirectory {
             return .identity
         } catch {
-            throw StorageError("read ID mappings", path: path.string, errno: error)
+            throw StorageError("read ID mappings", path: store.pathString(relative), errno: error)
         }
         return try Self.parseMappings(text.split(separator: "\n"))
+    }
+
+    /// The ID mapping recorded in the layer's `idmaps`.
+    func recordedMappings(of layer: LayerLocation) throws(StorageError) -> IDMappings {
+        try recordedMappings(in: layer.store, directory: layer.id.rawValue)
     }
 
     /// The mapping an idmapped mount needs so that files owned on disk under `from` appear owned

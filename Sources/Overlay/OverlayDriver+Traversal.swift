@@ -32,12 +32,19 @@ extension OverlayDriver {
     }
 
     /// Lets the host ID of container root under `mappings` traverse (search, not list or read)
-    /// the layer directory `directory`, with an access ACL entry `user:<root>:--x`; for the
-    /// identity (or a mapping without root) the ACL goes and the directory is 0700 again.
-    func grantTraversal(of directory: FilePath, to mappings: IDMappings) throws(StorageError) {
+    /// the layer's directory, with an access ACL entry `user:<root>:--x`; for the identity (or
+    /// a mapping without root) the ACL goes and the directory is 0700 again.
+    func grantTraversal(of layer: LayerLocation, to mappings: IDMappings) throws(StorageError) {
+        try grantTraversal(of: FilePath(layer.id.rawValue), in: layer.store, to: mappings)
+    }
+
+    /// `grantTraversal(of:to:)` for a layer directory named relative to its store's root (one
+    /// being built in `staging/`).
+    func grantTraversal(of directory: FilePath, in store: StoreLayout, to mappings: IDMappings) throws(StorageError) {
         let root = mappings.rootUID.flatMap { $0 == 0 ? nil : $0 }
-        try attempt("grant the container's root traversal of the layer", directory) { () throws(Errno) in
-            let fd = try FileDescriptor.openDirectory(directory)
+        try attempt("grant the container's root traversal of the layer", store.root.appending(directory.components)) {
+            () throws(Errno) in
+            let fd = try store.directory().openDirectory(at: directory, followLastSymlink: true)
             defer { fd.closeQuietly() }
             if let root {
                 let wanted = Self.traversalACL(for: root).encoded()

@@ -10,24 +10,12 @@ import Glibc
 
 /// The overlayfs storage driver.
 ///
-/// Layout of the home (the one containers/storage uses):
-///
-/// ```
-/// <home>/l/<short>            -> ../<id>/diff     26-character base32 names keeping mount data short
-/// <home>/<id>/diff/           the layer's own files (the overlay upper directory)
-/// <home>/<id>/work/           overlay's work directory
-/// <home>/<id>/merged/         where `get` mounts the layer
-/// <home>/<id>/link            the layer's short name
-/// <home>/<id>/lower           `l/<short>:l/<short>…`, parent first (absent for base layers)
-/// <home>/<id>/empty/          a base layer's stand-in lower directory
-/// <home>/staging/             staged applies and layers being built
-/// ```
-///
-/// The run home holds the feature cache (`features`), mount counts (`mounts/<id>`, also the
-/// per-layer locks) and mount points for layers of read-only stores (`<id>/merged`).
-/// `<home>/.lock` is the store lock: shared by operations on existing layers, exclusive while a
-/// layer is created or removed.
-public final class OverlayDriver: @unchecked Sendable {
+/// The home's layout is the one containers/storage uses (see `StoreLayout`, which names every
+/// file of it, and `RunHomeLayout` for the run home's). `<home>/.lock` is the store lock: shared
+/// by operations on existing layers, exclusive while a layer is created or removed (see
+/// `withLayer`).
+public final class OverlayDriver: GraphDriver, DiffDriver, StagedApplyDriver, AdditionalLayerStoreDriver,
+    IDMappingDriver, IncompleteLayerMarking, @unchecked Sendable {
     /// The directory of layers.
     public let home: FilePath
     /// The directory of per-boot state.
@@ -44,11 +32,13 @@ public final class OverlayDriver: @unchecked Sendable {
     public let shifter: any OwnershipShifter
     let logger: Logger
 
-    /// An open descriptor of the home, for `*at` calls.
-    let homeDirectory: FileDescriptor
+    /// The home as a store: its names and its descriptor, for `*at` calls.
+    let homeStore: StoreLayout
     let counts: MountCounts
-    /// Where read-only layers are created: the image store when there is one, else the home.
-    let imageStoreRoot: FilePath?
+    /// Where read-only layers are created when there is one (else in the home).
+    let imageStore: StoreLayout?
+    /// The read-only stores searched after the home and the image store.
+    let additionalStores: [StoreLayout]
     /// Whether this driver made the home a private bind mount (and `cleanup` should undo it).
     let mountedHome: Bool
     /// Staging directories this driver made and holds locked until applied or cleaned up.
@@ -92,7 +82,7 @@ public final class OverlayDriver: @unchecked Sendable {
             // Missing parents of the home are made searchable too (see `makeHomeTraversable`).
             try makeDirectories(home, permissions: FilePermissions(rawValue: 0o711))
             try makeDirectories(runHome)
-            try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(ShortLinks.directoryName))
+            try FileDescriptor.currentWorkingDirectory.makeDirectoryIfMissing(at: home.appending(StoreLayout.linkDirectory))
         }
         try Self.makeHomeTraversable(home)
         let type = try attempt("inspect backing filesystem", home) { () throws(Errno) in
@@ -108,31 +98,28 @@ public final class OverlayDriver: @unchecked Sendable {
             throw StorageError(.unsupported, "start overlay driver", path: home.string, reason:
                 "a default size or inode limit was asked for, but this driver has no quota support on \(type)")
         }
-        homeDirectory = try attempt("open driver home", home) { () throws(Errno) in try FileDescriptor.openDirectory(home) }
+        // Opened before the home is bind-mounted on itself (below): a descriptor of the home's
+        // own filesystem, which stays attached when `cleanup` detaches the bind.
+        let homeDirectory = try attempt("open driver home", home) { () throws(Errno) in try FileDescriptor.openDirectory(home) }
+        homeStore = StoreLayout(root: home, descriptor: homeDirectory)
+        additionalStores = options.additionalImageStores.map { StoreLayout(readOnlyRoot: $0.appending(StoreLayout.driverDirectory)) }
         let runDirectory = try attempt("open run home", runHome) { () throws(Errno) in
             try FileDescriptor.openDirectory(runHome)
         }
-        defer { runDirectory.closeQuietly() }
-        counts = try MountCounts(runHome: runHome)
-        do {
-            features = try FeatureProbes.load(home: home, runHome: runDirectory, type: type)
-            if let store = options.imageStore {
-                let root = store.appending("overlay")
-                try attempt("make image store", root) { () throws(Errno) in
-                    try makeDirectories(root.appending(ShortLinks.directoryName))
-                }
-                imageStoreRoot = root
-            } else {
-                imageStoreRoot = nil
+        let counts = try MountCounts(runHome: runHome, runDirectory: runDirectory)
+        self.counts = counts
+        features = try FeatureProbes.load(home: home, runHome: counts.runHome, type: type)
+        if let store = options.imageStore {
+            let root = store.appending(StoreLayout.driverDirectory)
+            imageStore = try attempt("make image store", root) { () throws(Errno) in
+                try makeDirectories(root.appending(StoreLayout.linkDirectory))
+                return StoreLayout(root: root, descriptor: try FileDescriptor.openDirectory(root))
             }
-            mountedHome = options.skipMountHome ? false : try Self.makePrivateMount(home)
-        } catch {
-            homeDirectory.closeQuietly()
-            throw error
+        } else {
+            imageStore = nil
         }
+        mountedHome = options.skipMountHome ? false : try Self.makePrivateMount(home)
     }
-
-    deinit { homeDirectory.closeQuietly() }
 
     /// Bind-mounts the home on itself with private propagation (so layer mounts do not spread
     /// to other namespaces), unless it already is a mount point. Returns whether it mounted.
@@ -178,8 +165,8 @@ public final class OverlayDriver: @unchecked Sendable {
             items.append(DriverStatusItem("LowerDir", lowers.joined(separator: ":")))
         }
         items.append(DriverStatusItem("MergedDir", mountPoint(of: layer).string))
-        items.append(DriverStatusItem("UpperDir", layer.directory.appending("diff").string))
-        items.append(DriverStatusItem("WorkDir", layer.directory.appending("work").string))
+        items.append(DriverStatusItem("UpperDir", layer.diff.string))
+        items.append(DriverStatusItem("WorkDir", layer.path(StoreLayout.work).string))
         return items
     }
 
@@ -190,8 +177,10 @@ public final class OverlayDriver: @unchecked Sendable {
     /// staging directories go, and no `get` (which mounts under the shared lock) can mount below
     /// the home between the look at the mount table and the detach of the home.
     public func cleanup() throws(StorageError) {
-        let lock = try storeLock(exclusive: true)
-        defer { withExtendedLifetime(lock) {} }
+        try withStoreLock(exclusive: true) { () throws(StorageError) in try cleanupLocked() }
+    }
+
+    private func cleanupLocked() throws(StorageError) {
         var firstError: StorageError?
         do throws(StorageError) {
             try removeStaleStagingDirectories(mounts: Mounts.mountTable())
@@ -214,12 +203,4 @@ public final class OverlayDriver: @unchecked Sendable {
 
     /// The read-only stores searched after the home.
     public func additionalImageStores() -> [FilePath] { options.additionalImageStores }
-
-    // MARK: - Locks
-
-    /// Takes the store lock: shared for work on existing layers, exclusive to add or remove one.
-    func storeLock(exclusive: Bool) throws(StorageError) -> FileLock {
-        let path = home.appending(".lock")
-        return try attempt("lock store", path) { () throws(Errno) in try FileLock.acquire(path, exclusive: exclusive) }
-    }
 }

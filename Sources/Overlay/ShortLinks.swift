@@ -5,9 +5,6 @@ import SystemPackage
 /// The 26-character names in `<home>/l/` that keep mount data short:
 /// `l/<short> -> ../<id>/diff`, and each layer's `link` file holding its short name.
 enum ShortLinks {
-    /// The directory of short links inside a store.
-    static let directoryName = "l"
-
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
 
     /// Encodes 16 bytes as 26 base32 characters (no padding).
@@ -59,12 +56,13 @@ enum ShortLinks {
     }
 
     /// The symlink target for a layer's short link.
-    static func target(for id: LayerID) -> String { "../\(id.rawValue)/diff" }
+    static func target(for id: LayerID) -> String { "../\(id.rawValue)/" + StoreLayout.diff }
 
     /// The layer a short link's target names, when it has the `../<id>/diff` shape.
     static func layer(fromTarget target: String) -> LayerID? {
-        guard target.hasPrefix("../"), target.hasSuffix("/diff") else { return nil }
-        let middle = target.dropFirst(3).dropLast(5)
+        let suffix = "/" + StoreLayout.diff
+        guard target.hasPrefix("../"), target.hasSuffix(suffix) else { return nil }
+        let middle = target.dropFirst(3).dropLast(suffix.count)
         return try? LayerID(middle)
     }
 }

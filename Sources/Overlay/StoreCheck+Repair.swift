@@ -10,7 +10,15 @@ extension OverlayDriver {
     /// Fixes what `inspectStore` found; the caller holds the exclusive store lock. Returns one
     /// sentence per thing done.
     func repairStore(_ problems: [StoreProblem]) -> [String] {
-        let cwd = FileDescriptor.currentWorkingDirectory
+        let stores = writableStores
+        /// The store holding `path` and the path relative to its root.
+        func inStore(_ path: FilePath) throws(Errno) -> (FileDescriptor, FilePath) {
+            for store in stores {
+                var relative = path
+                if relative.removePrefix(store.root), !relative.isEmpty { return (try store.directory(), relative) }
+            }
+            throw Errno.noSuchFileOrDirectory
+        }
         var done: [String] = []
         func note(_ what: String, _ path: String, _ result: Result<Void, Errno>) {
             switch result {
@@ -29,33 +37,37 @@ extension OverlayDriver {
             case .halfMadeLayer:
                 note("removed half-made layer", problem.path, Result { () throws(Errno) in try deleteDiscarded(path, mounts: table) })
                 if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
-                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                    try? counts.remove(id)
                 }
             case .incompleteLayer:
                 // Its contents never arrived; the importer that made it would remake it.
-                if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }) {
+                if let id = path.lastComponent.flatMap({ try? LayerID($0.string) }),
+                   let store = stores.first(where: { $0.root == path.removingLastComponent() }) {
                     note("removed incomplete layer", problem.path, Result { () throws(Errno) in
-                        try discardLayer(id, in: path.removingLastComponent(), mounts: table)
+                        try discardLayer(id, in: store, mounts: table)
                     })
                 }
             case .missingDirectory:
                 note("made missing directory", problem.path, Result { () throws(Errno) in
-                    try cwd.makeDirectoryIfMissing(at: path, permissions: .init(rawValue: 0o700))
+                    let (store, relative) = try inStore(path)
+                    try store.makeDirectoryIfMissing(at: relative, permissions: .init(rawValue: 0o700))
                 })
             case .leakedMount:
                 note("unmounted leaked mount", problem.path, Result { () throws(Errno) in
                     try Mounts.unmountOrDetach(path)
                 })
-                if path.lastComponent?.string == "merged", let id = path.removingLastComponent().lastComponent.flatMap({ try? LayerID($0.string) }) {
-                    try? cwd.remove(at: counts.directory.appending(id.rawValue))
+                if path.lastComponent?.string == StoreLayout.merged,
+                   let id = path.removingLastComponent().lastComponent.flatMap({ try? LayerID($0.string) }) {
+                    try? counts.remove(id)
                 }
             case .staleMountCount:
                 note("reset mount count", problem.path, Result { () throws(Errno) in
-                    do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+                    if let name = path.lastComponent?.string { try counts.remove(named: name) }
                 })
             case .orphanLink:
                 note("removed orphan short link", problem.path, Result { () throws(Errno) in
-                    do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
+                    let (store, relative) = try inStore(path)
+                    do throws(Errno) { try store.remove(at: relative) } catch .noSuchFileOrDirectory {}
                 })
             case .interruptedRemap:
                 guard let id = path.lastComponent.flatMap({ try? LayerID($0.string) }), let layer = find(id) else { continue }
@@ -73,10 +85,11 @@ extension OverlayDriver {
                 relink.insert(path.removingLastComponent().removingLastComponent())
             }
         }
-        for store in relink.sorted(by: { $0.string < $1.string }) {
+        for root in relink.sorted(by: { $0.string < $1.string }) {
+            guard let store = stores.first(where: { $0.root == root }) else { continue }
             do throws(StorageError) {
                 try repairLinks(in: store)
-                done.append("rebuilt link files and short links: \(store.appending(ShortLinks.directoryName))")
+                done.append("rebuilt link files and short links: \(store.path(StoreLayout.linkDirectory))")
             } catch {
                 done.append("could not rebuild short links: \(error)")
             }

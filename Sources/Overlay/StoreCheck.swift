@@ -81,8 +81,10 @@ extension OverlayDriver {
     /// interrupted remaps. A broken
     /// `lower` chain whose parent layer is gone cannot be repaired and stays reported.
     public func check(repair: Bool) throws(StorageError) -> StoreCheckReport {
-        let lock = try storeLock(exclusive: true)
-        defer { withExtendedLifetime(lock) {} }
+        try withStoreLock(exclusive: true) { () throws(StorageError) in checkLocked(repair: repair) }
+    }
+
+    private func checkLocked(repair: Bool) -> StoreCheckReport {
         var report = StoreCheckReport()
         let (layers, found) = inspectStore()
         report.layers = layers
@@ -104,17 +106,15 @@ extension OverlayDriver {
         var mergedPaths = Set<String>()
         // Whether each `lower` entry resolves: a chain of N layers names its base N times.
         var resolves: [Substring: Bool] = [:]
-        for (root, readOnly) in searchedStores where !readOnly {
-            problems += staleStaging(in: root)
-            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
-            defer { dir.closeQuietly() }
-            for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
-                if Self.isStaleProbe(entry.name) {
-                    problems.append(StoreProblem(.staleStaging, root.appending(entry.name), "left by a feature probe whose process is gone"))
+        for store in writableStores {
+            problems += unheldStagingDirectories(in: store).map { StoreProblem(.staleStaging, $0.path, "no running operation holds it") }
+            for entry in (try? store.directory().entries()) ?? [] where entry.kind == .directory {
+                if StoreLayout.isStaleProbe(entry.name) {
+                    problems.append(StoreProblem(.staleStaging, store.path(entry.name), "left by a feature probe whose process is gone"))
                 }
-                guard !Self.reservedNames.contains(entry.name), let id = try? LayerID(entry.name) else { continue }
-                let layer = LayerLocation(id: id, store: root, readOnly: false)
-                guard dir.exists(at: FilePath("\(entry.name)/diff")) else {
+                guard !StoreLayout.reservedNames.contains(entry.name), let id = try? LayerID(entry.name) else { continue }
+                let layer = store.layer(id)
+                guard layer.has(StoreLayout.diff) else {
                     problems.append(StoreProblem(.halfMadeLayer, layer.directory, "the layer directory has no diff"))
                     continue
                 }
@@ -122,78 +122,53 @@ extension OverlayDriver {
                 mergedPaths.insert(mountPoint(of: layer).string)
                 problems += inspectLayer(layer, resolves: &resolves)
             }
-            problems += orphanLinks(in: root)
+            problems += orphanLinks(in: store)
         }
         problems += inspectMountCounts()
         // Mounts under the home that belong to no layer (staging mounts are staging's problem).
-        let staging = searchedStores.filter { !$0.readOnly }.map { $0.root.string + "/staging/" }
+        let staging = writableStores.map { $0.pathString(StoreLayout.staging + "/") }
         for entry in Mounts.mountTable() where entry.mountPoint.hasPrefix(home.string + "/") {
             guard !mergedPaths.contains(entry.mountPoint), !staging.contains(where: { entry.mountPoint.hasPrefix($0) }),
-                  !entry.mountPoint.hasPrefix(home.string + "/.probe-")  // a probe's (stale ones are staging)
+                  !entry.mountPoint.hasPrefix(homeStore.pathString(StoreLayout.probePrefix))  // a probe's (stale ones are staging)
             else { continue }
             problems.append(StoreProblem(.leakedMount, FilePath(entry.mountPoint), "mounted, but not a layer's mount point"))
         }
         // Views a crashed naive diff left in the run home.
-        if let run = try? FileDescriptor.openDirectory(runHome) {
-            defer { run.closeQuietly() }
-            for entry in (try? run.directoryEntries()) ?? [] where entry.name.hasPrefix("naive-") {
-                problems.append(StoreProblem(.staleStaging, runHome.appending(entry.name), "left by a diff that did not finish"))
-            }
+        for entry in (try? counts.runHome.entries()) ?? [] where entry.name.hasPrefix(RunHomeLayout.naivePrefix) {
+            problems.append(StoreProblem(.staleStaging, runHome.appending(entry.name), "left by a diff that did not finish"))
         }
         return (layerCount, problems)
     }
 
-    /// `<store>/staging/*` that no live operation holds. Under the exclusive store lock only a
-    /// differ's directory can be in use (held by its `.lock`).
-    private func staleStaging(in root: FilePath) -> [StoreProblem] {
-        let staging = root.appending("staging")
-        guard let dir = try? FileDescriptor.openDirectory(staging) else { return [] }
-        defer { dir.closeQuietly() }
-        var problems: [StoreProblem] = []
-        for entry in (try? dir.directoryEntries()) ?? [] {
-            let path = staging.appending(entry.name)
-            if entry.name.hasPrefix("differ-") {
-                if stagingLocks.withLock({ $0[path] != nil }) { continue }
-                guard let held = try? FileLock.tryAcquire(path.appending(".lock")) else { continue }
-                withExtendedLifetime(held) {}
-            }
-            problems.append(StoreProblem(.staleStaging, path, "no running operation holds it"))
-        }
-        return problems
-    }
-
     private func inspectLayer(_ layer: LayerLocation, resolves: inout [Substring: Bool]) -> [StoreProblem] {
-        let cwd = FileDescriptor.currentWorkingDirectory
         var problems: [StoreProblem] = []
         let directory = layer.directory
         let lowers = (try? lowerEntries(of: layer)) ?? []
-        var wanted = ["work", "merged"]
-        if !cwd.exists(at: directory.appending("lower")) { wanted.append("empty") }
-        for name in wanted where !cwd.exists(at: directory.appending(name)) {
-            problems.append(StoreProblem(.missingDirectory, directory.appending(name), "the layer's \(name) directory is missing"))
+        var wanted = [StoreLayout.work, StoreLayout.merged]
+        if !layer.has(StoreLayout.lower) { wanted.append(StoreLayout.empty) }
+        for name in wanted where !layer.has(name) {
+            problems.append(StoreProblem(.missingDirectory, layer.path(name), "the layer's \(name) directory is missing"))
         }
         // Leftovers of an apply (`.diff.apply-*`) or of a small file's atomic write (`.*.tmp`, `*.new`).
-        if let dir = try? FileDescriptor.openDirectory(directory) {
-            defer { dir.closeQuietly() }
-            for entry in (try? dir.directoryEntries()) ?? [] where Self.isLeftover(entry.name) {
-                problems.append(StoreProblem(.staleStaging, directory.appending(entry.name), "left by an operation that did not finish"))
-            }
+        for entry in (try? layer.store.directory().entries(at: FilePath(layer.id.rawValue))) ?? []
+        where StoreLayout.isLeftover(entry.name) {
+            problems.append(StoreProblem(.staleStaging, layer.path(entry.name), "left by an operation that did not finish"))
         }
         if hasRemapMarker(layer), !remapIsRunning(layer) {
-            problems.append(StoreProblem(.interruptedRemap, directory, cwd.exists(at: directory.appending(Self.remapJournalFile))
+            problems.append(StoreProblem(.interruptedRemap, directory, layer.has(StoreLayout.remapJournal)
                 ? "its owner shift was cut short, so its owners may be mixed; strata cleanup or check --repair rolls it back from its undo journal"
                 : "its owner shift was cut short before it changed any file, or after it finished; strata cleanup or check --repair removes its marker"))
         }
         if isAbandoned(layer.id) {
             problems.append(StoreProblem(.incompleteLayer, directory, "created for contents that never arrived"))
         }
-        if let short = cwd.readShortName(at: directory.appending("link")) {
-            let link = layer.store.appending("\(ShortLinks.directoryName)/\(short)")
-            if (try? cwd.readSymbolicLink(at: link)) != ShortLinks.target(for: layer.id) {
-                problems.append(StoreProblem(.missingShortLink, link, "should point to \(ShortLinks.target(for: layer.id))"))
+        if let short = layer.shortName {
+            let link = StoreLayout.shortLinkName(short)
+            if (try? layer.store.readLink(link)) != ShortLinks.target(for: layer.id) {
+                problems.append(StoreProblem(.missingShortLink, layer.store.path(link), "should point to \(ShortLinks.target(for: layer.id))"))
             }
         } else {
-            problems.append(StoreProblem(.missingLink, directory.appending("link"), "missing or not a short name"))
+            problems.append(StoreProblem(.missingLink, layer.path(StoreLayout.link), "missing or not a short name"))
         }
         for entry in lowers {
             let resolved: Bool
@@ -204,50 +179,33 @@ extension OverlayDriver {
                 resolves[entry] = resolved
             }
             guard !resolved else { continue }
-            problems.append(StoreProblem(.brokenLower, directory.appending("lower"), "'\(entry)' does not lead to a layer"))
+            problems.append(StoreProblem(.brokenLower, layer.path(StoreLayout.lower), "'\(entry)' does not lead to a layer"))
         }
         return problems
     }
 
-    /// Whether a name in a layer's directory is a leftover of an operation that did not finish:
-    /// an apply's staging tree (`.diff.apply-*`), a small file's atomic write (`.*.tmp`, a
-    /// remap's `remapping.undo.new`) or an unmount's fresh mount point (`merged.1`).
-    static func isLeftover(_ name: String) -> Bool {
-        name.hasPrefix(".diff.apply-") || (name.hasPrefix(".") && name.hasSuffix(".tmp"))
-            || name == remapJournalFile + ".new" || name == "merged.1"
-    }
-
-    /// Whether a name in a store is a feature probe's scratch directory (`.probe-<pid>-…`)
-    /// whose process no longer runs.
-    static func isStaleProbe(_ name: String) -> Bool {
-        guard name.hasPrefix(".probe-"), let pid = Int32(name.dropFirst(7).prefix { $0 != "-" }) else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
-    }
-
     /// Whether a `lower` entry (`l/<short>`) leads to an existing layer's `diff` in some store.
     private func lowerResolves(_ entry: Substring) -> Bool {
-        let cwd = FileDescriptor.currentWorkingDirectory
-        guard entry.hasPrefix("\(ShortLinks.directoryName)/"), ShortLinks.isShortName(entry.dropFirst(2)) else { return false }
-        for (root, _) in searchedStores {
-            let link = root.appending(String(entry))
-            guard let target = try? cwd.readSymbolicLink(at: link), let id = ShortLinks.layer(fromTarget: target) else { continue }
-            if cwd.exists(at: root.appending(id.rawValue).appending("diff")) { return true }
+        let prefix = StoreLayout.shortLinkName("")
+        guard entry.hasPrefix(prefix), ShortLinks.isShortName(entry.dropFirst(prefix.count)) else { return false }
+        for store in searchedStores {
+            guard let target = try? store.readLink(String(entry)), let id = ShortLinks.layer(fromTarget: target) else { continue }
+            if store.layer(id).has(StoreLayout.diff) { return true }
         }
         return false
     }
 
-    private func orphanLinks(in root: FilePath) -> [StoreProblem] {
-        let links = root.appending(ShortLinks.directoryName)
-        guard let dir = try? FileDescriptor.openDirectory(links) else { return [] }
+    private func orphanLinks(in store: StoreLayout) -> [StoreProblem] {
+        guard let dir = try? store.directory().openDirectory(at: FilePath(StoreLayout.linkDirectory)) else { return [] }
         defer { dir.closeQuietly() }
         var problems: [StoreProblem] = []
         for entry in (try? dir.directoryEntries()) ?? [] {
             let target = try? dir.readSymbolicLink(at: FilePath(entry.name))
-            if let target, let id = ShortLinks.layer(fromTarget: target),
-               FileDescriptor.currentWorkingDirectory.exists(at: root.appending(id.rawValue).appending("diff")) {
+            if let target, let id = ShortLinks.layer(fromTarget: target), store.layer(id).has(StoreLayout.diff) {
                 continue
             }
-            problems.append(StoreProblem(.orphanLink, links.appending(entry.name), "points to \(target.map { "'\($0)'" } ?? "nothing"), not a layer"))
+            problems.append(StoreProblem(.orphanLink, store.path(StoreLayout.shortLinkName(entry.name)),
+                                         "points to \(target.map { "'\($0)'" } ?? "nothing"), not a layer"))
         }
         return problems
     }
@@ -256,92 +214,52 @@ extension OverlayDriver {
     private func inspectMountCounts() -> [StoreProblem] {
         var problems: [StoreProblem] = []
         var counted = Set<LayerID>()
-        if let dir = try? FileDescriptor.openDirectory(counts.directory) {
-            defer { dir.closeQuietly() }
-            for entry in (try? dir.directoryEntries()) ?? [] {
-                let path = counts.directory.appending(entry.name)
-                guard let id = try? LayerID(entry.name), let layer = find(id) else {
-                    problems.append(StoreProblem(.staleMountCount, path, "counts mounts of a layer that does not exist"))
-                    continue
-                }
-                counted.insert(id)
-                let count = readCount(path)
-                let mounted = isMounted(mountPoint(of: layer))
-                if mounted && count == 0 {
-                    problems.append(StoreProblem(.leakedMount, mountPoint(of: layer), "mounted, but its mount count is 0"))
-                } else if !mounted && count > 0 {
-                    problems.append(StoreProblem(.staleMountCount, path, "counts \(count) mount(s), but the layer is not mounted"))
-                }
+        for entry in (try? counts.runHome.entries(at: FilePath(RunHomeLayout.mounts))) ?? [] {
+            let path = counts.directory.appending(entry.name)
+            guard let id = try? LayerID(entry.name), let layer = find(id) else {
+                problems.append(StoreProblem(.staleMountCount, path, "counts mounts of a layer that does not exist"))
+                continue
+            }
+            counted.insert(id)
+            let count = counts.read(id)
+            let mounted = isMounted(mountPoint(of: layer))
+            if mounted && count == 0 {
+                problems.append(StoreProblem(.leakedMount, mountPoint(of: layer), "mounted, but its mount count is 0"))
+            } else if !mounted && count > 0 {
+                problems.append(StoreProblem(.staleMountCount, path, "counts \(count) mount(s), but the layer is not mounted"))
             }
         }
         // Mounted layers with no count file at all.
-        for (root, readOnly) in searchedStores where !readOnly {
-            guard let dir = try? FileDescriptor.openDirectory(root) else { continue }
-            defer { dir.closeQuietly() }
-            for entry in (try? dir.directoryEntries()) ?? [] where entry.kind == .directory {
-                guard let id = try? LayerID(entry.name), !counted.contains(id), !Self.reservedNames.contains(entry.name) else { continue }
-                let layer = LayerLocation(id: id, store: root, readOnly: false)
-                if dir.exists(at: FilePath("\(entry.name)/diff")), isMounted(mountPoint(of: layer)) {
+        for store in writableStores {
+            for (id, _) in (try? store.layerEntries()) ?? [] where !counted.contains(id) {
+                let layer = store.layer(id)
+                if layer.has(StoreLayout.diff), isMounted(mountPoint(of: layer)) {
                     problems.append(StoreProblem(.leakedMount, mountPoint(of: layer), "mounted, but it has no mount count"))
                 }
             }
         }
         return problems
     }
-
-    private func readCount(_ path: FilePath) -> Int {
-        guard let text = try? FileDescriptor.currentWorkingDirectory.readText(at: path) else { return 0 }
-        return Int(text.split(separator: "\n").first ?? "") ?? 0
-    }
 }
 
-extension OverlayDriver: IncompleteLayerMarking {
-    /// The file in a layer's directory marking it incomplete.
-    static let incompleteFile = "incomplete"
-
+extension OverlayDriver {
     /// Removes the layer's `incomplete` marker.
     public func markComplete(_ id: LayerID) throws(StorageError) {
         let layer = try locate(id, operation: "mark layer \(id) complete")
-        let path = layer.directory.appending(Self.incompleteFile)
-        try attempt("mark layer \(id) complete", path) { () throws(Errno) in
-            do throws(Errno) { try FileDescriptor.currentWorkingDirectory.remove(at: path) } catch .noSuchFileOrDirectory {}
+        try attempt("mark layer \(id) complete", layer.path(StoreLayout.incomplete)) { () throws(Errno) in
+            try layer.remove(StoreLayout.incomplete, missingOK: true)
         }
     }
 
     /// Whether the layer carries an `incomplete` marker.
     public func isIncomplete(_ id: LayerID) -> Bool {
-        guard let layer = find(id) else { return false }
-        return FileDescriptor.currentWorkingDirectory.exists(at: layer.directory.appending(Self.incompleteFile))
+        find(id)?.has(StoreLayout.incomplete) ?? false
     }
 
     /// Whether the layer is incomplete and the process that created it (named in the marker by
-    /// its pid and start time) no longer runs.
+    /// its stamp) no longer runs.
     public func isAbandoned(_ id: LayerID) -> Bool {
-        guard let layer = find(id),
-              let stamp = try? FileDescriptor.currentWorkingDirectory.readText(at: layer.directory.appending(Self.incompleteFile))
-        else { return false }
-        return !Self.stampIsAlive(stamp)
-    }
-
-    /// Whether the process a `processStamp()` names still runs.
-    static func stampIsAlive(_ stamp: String) -> Bool {
-        let parts = stamp.split(separator: " ")
-        guard parts.count == 2, let pid = Int32(parts[0]) else { return false }
-        return startTime(of: pid) == String(parts[1].hasSuffix("\n") ? parts[1].dropLast() : parts[1])
-    }
-
-    /// `<pid> <start time>` of this process: what names it uniquely across pid reuse.
-    static func processStamp() -> String {
-        "\(getpid()) \(startTime(of: getpid()) ?? "0")"
-    }
-
-    /// A process's start time (field 22 of `/proc/<pid>/stat`), `nil` when it does not exist.
-    static func startTime(of pid: Int32) -> String? {
-        guard let text = try? FileDescriptor.currentWorkingDirectory.readText(at: FilePath("/proc/\(pid)/stat")),
-              let close = text.lastIndex(of: ")")
-        else { return nil }
-        // Fields after the command name, which may hold spaces: state is field 3, start time 22.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? String(fields[19]) : nil
+        guard let layer = find(id), let stamp = try? layer.read(StoreLayout.incomplete) else { return false }
+        return !ProcessStamp.isAlive(stamp)
     }
 }

@@ -35,11 +35,8 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
         self.home = home
         deviceNode = home.appending(Self.deviceNodeName)
         lockPath = home.appending("quota.lock")
-        let homeFD: FileDescriptor
-        do throws(Errno) {
-            homeFD = try FileDescriptor.openDirectory(home)
-        } catch {
-            throw StorageError("set up project quotas", path: home.string, errno: error)
+        let homeFD: FileDescriptor = try attempt("set up project quotas", home) { () throws(Errno) in
+            try FileDescriptor.openDirectory(home)
         }
         defer { homeFD.closeQuietly() }
         let status: FileStatus
@@ -70,8 +67,8 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
             let derived = UInt32(truncatingIfNeeded: status.inode % 0x4000_0000) + 0x1000_0000
             var updated = attributes
             updated.projectID = derived
-            do throws(Errno) { try homeFD.setInodeAttributes(updated) } catch {
-                throw StorageError("set the home's project ID", path: home.string, errno: error)
+            try attempt("set the home's project ID", home) { () throws(Errno) in
+                try homeFD.setInodeAttributes(updated)
             }
             baseProjectID = derived
         }
@@ -112,13 +109,12 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
         try Self.makeDeviceNode(deviceNode, device: device)
         let lock = try takeLock()
         defer { lock.closeQuietly() }
-        let dir: FileDescriptor
-        do throws(Errno) { dir = try FileDescriptor.openDirectory(directory) } catch {
-            throw StorageError("set quota", path: directory.string, errno: error)
+        let dir: FileDescriptor = try attempt("set quota", directory) { () throws(Errno) in
+            try FileDescriptor.openDirectory(directory)
         }
         defer { dir.closeQuietly() }
         let project = try nextFreeProjectID()
-        do throws(Errno) {
+        try attempt("set quota", directory) { () throws(Errno) in
             // Limits first, so the directory is never charged to a project with stale limits.
             try ProjectQuotaCalls.setLimits(device: deviceNode, project: project,
                                             bytes: limits.size ?? 0, inodes: limits.inodes ?? 0)
@@ -126,8 +122,6 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
             attributes.projectID = project
             attributes.inheritsProject = true
             try dir.setInodeAttributes(attributes)
-        } catch {
-            throw StorageError("set quota", path: directory.string, errno: error)
         }
     }
 
@@ -135,11 +129,9 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     public func usage(of directory: FilePath) throws(StorageError) -> DiskUsage? {
         guard let project = try projectID(of: directory), project != baseProjectID else { return nil }
         try Self.makeDeviceNode(deviceNode, device: device)
-        do throws(Errno) {
+        return try attempt("read quota", directory) { () throws(Errno) in
             let record = try ProjectQuotaCalls.record(device: deviceNode, project: project)
             return DiskUsage(bytes: Int64(record.bytesUsed), inodes: Int64(record.inodesUsed))
-        } catch {
-            throw StorageError("read quota", path: directory.string, errno: error)
         }
     }
 
@@ -147,12 +139,10 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     public func limits(of directory: FilePath) throws(StorageError) -> QuotaLimits? {
         guard let project = try projectID(of: directory), project != baseProjectID else { return nil }
         try Self.makeDeviceNode(deviceNode, device: device)
-        do throws(Errno) {
+        return try attempt("read quota", directory) { () throws(Errno) in
             let record = try ProjectQuotaCalls.record(device: deviceNode, project: project)
             return QuotaLimits(size: record.byteLimit == 0 ? nil : record.byteLimit,
                                inodes: record.inodeLimit == 0 ? nil : record.inodeLimit)
-        } catch {
-            throw StorageError("read quota", path: directory.string, errno: error)
         }
     }
 
@@ -160,10 +150,8 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     public func release(_ directory: FilePath) throws(StorageError) {
         guard let project = try projectID(of: directory), project != baseProjectID else { return }
         try Self.makeDeviceNode(deviceNode, device: device)
-        do throws(Errno) {
+        try attempt("release quota", directory) { () throws(Errno) in
             try ProjectQuotaCalls.setLimits(device: deviceNode, project: project, bytes: 0, inodes: 0)
-        } catch {
-            throw StorageError("release quota", path: directory.string, errno: error)
         }
     }
 
@@ -189,7 +177,7 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     /// unknown kind (filesystems without `d_type`) are tried as directories.
     private func nextFreeProjectID() throws(StorageError) -> UInt32 {
         var used: Set<UInt32> = [baseProjectID]
-        do throws(Errno) {
+        try attempt("scan project IDs", home) { () throws(Errno) in
             let homeFD = try FileDescriptor.openDirectory(home)
             defer { homeFD.closeQuietly() }
             for entry in try homeFD.directoryEntries() where entry.kind == .directory || entry.kind == .unknown {
@@ -202,8 +190,6 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
                     sub.closeQuietly()
                 }
             }
-        } catch {
-            throw StorageError("scan project IDs", path: home.string, errno: error)
         }
         var candidate = baseProjectID
         while true {
@@ -228,13 +214,11 @@ public final class ProjectQuotaControl: QuotaControl, @unchecked Sendable {
     }
 
     private func takeLock() throws(StorageError) -> FileDescriptor {
-        do throws(Errno) {
+        return try attempt("lock project IDs", lockPath) { () throws(Errno) in
             let fd = try FileDescriptor.currentWorkingDirectory.open(
                 at: lockPath, .readWrite, options: [.create], permissions: .init(rawValue: 0o600))
             try fd.lock(exclusive: true)
             return fd
-        } catch {
-            throw StorageError("lock project IDs", path: lockPath.string, errno: error)
         }
     }
 

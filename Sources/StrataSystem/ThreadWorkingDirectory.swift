@@ -35,10 +35,7 @@ public enum ThreadWorkingDirectory {
     public static func run(in directory: FileDescriptor, _ body: @escaping () -> Errno?) throws(Errno) {
         guard unshare != nil else { throw Errno.noFunction }
         let job = Job(directory: directory, body: body)
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(job).toOpaque()
-        let created = pthread_create(&thread, nil, { raw in
-            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+        let thread = try JoinableThread.start {
             if ThreadWorkingDirectory.unshare!(ThreadWorkingDirectory.cloneFS) != 0 {
                 job.error = Errno(rawValue: errno)
             } else if fchdir(job.directory.rawValue) != 0 {
@@ -46,13 +43,8 @@ public enum ThreadWorkingDirectory {
             } else {
                 job.error = job.body()
             }
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<Job>.fromOpaque(context).release()
-            throw Errno(rawValue: created)
         }
-        pthread_join(thread, nil)
+        thread.join()
         if let error = job.error { throw error }
     }
 }

@@ -1,6 +1,46 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A thread of its own running one closure, to be joined once: the one place Strata starts a
+/// pthread.
+///
+/// For work that blocks in the kernel (a decompressor feeding a pipe, a writer finishing files)
+/// and must not take a thread of Swift's cooperative pool.
+public struct JoinableThread: @unchecked Sendable {
+    private let thread: pthread_t
+
+    private final class Start {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Starts `body` on a new thread.
+    ///
+    /// The corresponding C function is `pthread_create`.
+    public static func start(_ body: @escaping () -> Void) throws(Errno) -> JoinableThread {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(Start(body)).toOpaque()
+        let status = pthread_create(&thread, nil, { raw in
+            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard status == 0 else {
+            Unmanaged<Start>.fromOpaque(context).release()
+            throw Errno(rawValue: status)
+        }
+        return JoinableThread(thread: thread)
+    }
+
+    /// Waits until the thread's closure has returned.
+    ///
+    /// The corresponding C function is `pthread_join`.
+    public func join() {
+        pthread_join(thread, nil)
+    }
+}
 
 /// Runs `body` on `count` threads, the calling thread among them, and returns when all are
 /// done. A thread that cannot be started is left out: `body` should take its work from shared
@@ -8,24 +48,10 @@ import Glibc
 ///
 /// The corresponding C functions are `pthread_create` and `pthread_join`.
 public func runOnThreads(_ count: Int, _ body: @escaping @Sendable () -> Void) {
-    final class Start: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    var threads: [pthread_t] = []
+    var threads: [JoinableThread] = []
     for _ in 1..<max(1, count) {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Start(body)).toOpaque()
-        let status = pthread_create(&thread, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, context)
-        if status == 0 {
-            threads.append(thread)
-        } else {
-            Unmanaged<Start>.fromOpaque(context).release()
-        }
+        if let thread = try? JoinableThread.start(body) { threads.append(thread) }
     }
     body()
-    for thread in threads { pthread_join(thread, nil) }
+    for thread in threads { thread.join() }
 }

@@ -55,11 +55,8 @@ public final class TarMembers {
     public init(path: String) throws(StorageError) {
         self.path = path
         try LibArchive.load(for: "read archive")
-        let opened: FileDescriptor
-        do throws(Errno) {
-            opened = try FileDescriptor.currentWorkingDirectory.open(at: FilePath(path), .readOnly)
-        } catch {
-            throw StorageError("read archive", path: path, errno: error)
+        let opened: FileDescriptor = try attempt("read archive", path) { () throws(Errno) in
+            try FileDescriptor.currentWorkingDirectory.open(at: FilePath(path), .readOnly)
         }
         do throws(Errno) { fileSize = try opened.status().size } catch {
             opened.closeQuietly()
@@ -123,14 +120,8 @@ public final class TarMembers {
 
     /// Calls `body` with each block of the current member's data, in order.
     public func forEachBlock(_ body: (UnsafeRawBufferPointer) throws(StorageError) -> Void) throws(StorageError) {
-        var buffer: UnsafeRawPointer?
-        var size = 0
-        var offset: la_int64_t = 0
-        while true {
-            let status = archive_read_data_block(archive, &buffer, &size, &offset)
-            if status == ARCHIVE_EOF { break }
-            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw failure() }
-            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+        try LibArchive.forEachDataBlock(archive, failure: failure) { (block, _) throws(StorageError) in
+            try body(block)
         }
     }
 
@@ -150,7 +141,7 @@ public final class TarMembers {
     }
 
     private func failure() -> StorageError {
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let message = LibArchive.errorMessage(archive)
         let code = archive_errno(archive)
         let reason = message.lowercased().contains("truncated")
             ? "the archive is truncated: \(message)"

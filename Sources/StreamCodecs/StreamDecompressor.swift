@@ -45,19 +45,13 @@ public final class StreamDecompressor {
             if status == ARCHIVE_EOF { return }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw failure("read the stream") }
         }
-        var buffer: UnsafeRawPointer?
-        var size = 0
-        var offset: la_int64_t = 0
-        while true {
-            let status = archive_read_data_block(archive, &buffer, &size, &offset)
-            if status == ARCHIVE_EOF { return }
-            guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw failure("decompress the stream") }
-            if size > 0 { try body(UnsafeRawBufferPointer(start: buffer, count: size)) }
+        try LibArchive.forEachDataBlock(archive, failure: { failure("decompress the stream") }) { (block, _) throws(StorageError) in
+            try body(block)
         }
     }
 
     private func failure(_ what: String) -> StorageError {
-        let message = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        let message = LibArchive.errorMessage(archive)
         return StorageError(.malformedArchive, "decompress", reason: "cannot \(what): \(message)")
     }
 }
