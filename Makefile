@@ -31,7 +31,7 @@ DEBIAN_PACKAGES := libarchive-dev libattr1-dev libselinux1-dev libacl1-dev acl a
 TEST_LOG := .build/test.log
 BENCH_ARGS ?=
 
-.PHONY: test host-test fuzz-smoke run bench deps build build-release clean snapshotter-testsuite
+.PHONY: test host-test fuzz-smoke run run-containerd bench deps build build-release clean snapshotter-testsuite
 
 # The kernel tier's targets (kernel-test and its steps); it uses SWIFT as set above.
 include mk/kernel-tier.mk
@@ -79,6 +79,13 @@ host-test: build
 ## container layer on it, run a program in it, show what it changed.
 run: build-release
 	STRATA=.build/release/strata scripts/main-job
+
+## run-containerd: the main job through containerd: strata-snapshotter and a private containerd,
+## the minbase image imported with ctr, containers run on it with ctr run --rm (one in a user namespace).
+run-containerd: deps
+	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata
+	"$(SWIFT)" build $(RELEASE_FLAGS) --product strata-snapshotter
+	scripts/main-job-containerd
 
 ## bench: apply/export timings against GNU tar (fixtures and scratch filesystems in ./bench-work).
 bench: build-release

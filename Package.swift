@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        // strata-snapshotter runs Swift concurrency on NIO's event loops (NIOPosix; grpc's own).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // C shims and system libraries
@@ -130,7 +132,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
-        .executableTarget(name: "strata-snapshotter", dependencies: ["ContainerdSnapshotter"]),
+        .executableTarget(
+            name: "strata-snapshotter",
+            dependencies: [
+                "ContainerdSnapshotter", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
 
         // The driver conformance suite: written against the GraphDriver protocols, so that any
         // driver can run it.

@@ -52,8 +52,8 @@ final class SnapshotStore {
 
     enum State: Int64 { case ready = 0, creating = 1, removing = 2 }
 
-    init(path: String) throws(StorageError) {
-        database = try SQLiteDatabase(path: path)
+    init(path: String, sync: MetadataSync) throws(StorageError) {
+        database = try SQLiteDatabase(path: path, sync: sync)
         try database.execute("""
             CREATE TABLE IF NOT EXISTS snapshots(
                 id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -75,7 +75,7 @@ public final class Snapshotter: @unchecked Sendable {
         }
         self.driver = driver
         self.configuration = configuration
-        store = try SnapshotStore(path: configuration.root.appending("metadata.db").string)
+        store = try SnapshotStore(path: configuration.root.appending("metadata.db").string, sync: configuration.metadataSync)
         try recover()
     }
 
@@ -90,6 +90,12 @@ public final class Snapshotter: @unchecked Sendable {
                 try releaseOwnMount(record.id, layer: record.layer)
                 try driver.remove(record.layer)
                 try store.delete(record.id)
+            }
+            // A ready row whose layer is gone: a machine crash (not a process kill) rolled back the
+            // last changes of the metadata (`MetadataSync.normal`) but not the layer's removal.
+            // Children first (their rows are newer); one that still has a child stays.
+            for record in try store.all().reversed() where !driver.exists(record.layer) {
+                if try store.childCount(record.id) == 0 { try store.delete(record.id) }
             }
             let records = try store.all()
             let known = Set(records.map(\.layer))

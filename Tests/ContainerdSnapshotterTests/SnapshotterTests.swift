@@ -60,7 +60,7 @@ struct FilterTests {
         }
     }
 
-    @Test("the [snapshotter] section sets run root, limits and label; an unknown key names its line")
+    @Test("the [snapshotter] section sets run root, limits, label and metadata sync; an unknown key or value names its line")
     func configuration() throws {
         let text = """
             [storage]
@@ -70,8 +70,15 @@ struct FilterTests {
             size = "10G"
             inodes = "5000"
             mount_label = "system_u:object_r:container_file_t:s0"
+            metadata_sync = "full"
             """
         let c = try SnapshotterConfiguration(root: "/r", parsing: text, path: "f")
+        #expect(c.metadataSync == .full)
+        #expect(SnapshotterConfiguration(root: "/r").metadataSync == .normal)
+        let badSync = #expect(throws: StorageError.self) {
+            try SnapshotterConfiguration(root: "/r", parsing: "[snapshotter]\nmetadata_sync = \"sometimes\"\n", path: "f")
+        }
+        #expect(badSync?.description.contains("f:2") == true)
         #expect(c.runRoot == "/run/x")
         #expect(c.defaultQuota == QuotaLimits(size: 10 << 30, inodes: 5000))
         #expect(c.mountLabel?.rawValue == "system_u:object_r:container_file_t:s0")
@@ -211,6 +218,27 @@ struct SnapshotterTests {
         #expect(records.map(\.key) == ["c", "b"])
         #expect(records.first?.labels == ["k": "v"])
         #expect(try again.driver.listLayers().map(\.rawValue) == ["snap-1", "snap-2"])
+    }
+
+    @Test("a restart drops a snapshot whose layer is gone (a machine crash rolled back its removal's last transaction), children first")
+    func restartAfterRolledBackRemoval() throws {
+        let scratch = Scratch()
+        do {
+            let sn = try makeSnapshotter(scratch)
+            _ = try sn.prepare(key: "a", parent: "", labels: [:])
+            try sn.commit(name: "base", key: "a", labels: [:])
+            _ = try sn.prepare(key: "b", parent: "base", labels: [:])
+            try sn.commit(name: "mid", key: "b", labels: [:])
+            _ = try sn.prepare(key: "top", parent: "mid", labels: [:])
+            _ = try sn.prepare(key: "other", parent: "base", labels: [:])
+            // What the metadata's rollback leaves: the rows of "top" and "mid", their layers gone.
+            try sn.driver.remove(sn.stat(key: "top").layer)
+            try sn.driver.remove(sn.stat(key: "mid").layer)
+        }
+        let again = try makeSnapshotter(scratch)
+        #expect(try again.list(SnapshotFilter(parsing: [])).map(\.key) == ["base", "other"])
+        #expect(throws: StorageError.self) { try again.stat(key: "mid") }
+        _ = try again.mounts(key: "other")
     }
 
     @Test("usage counts the snapshot's own files")

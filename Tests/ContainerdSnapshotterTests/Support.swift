@@ -2,6 +2,7 @@ import ContainerdSnapshotter
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import StrataSystem
 import Testing
 
 #if canImport(Glibc)
@@ -23,10 +24,11 @@ final class Scratch: @unchecked Sendable {
         chmod(path, 0o755)
     }
     deinit {
-        let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
-        for line in mounts.split(separator: "\n").reversed() {
-            let fields = line.split(separator: " ")
-            if fields.count > 4, fields[4].hasPrefix(path) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
+        // The whole table, read to its end: Foundation's String(contentsOfFile:) gave only the
+        // first 4,000 bytes of it here, missed the later mounts (the home's bind mount that
+        // `strata check` leaves) and left these directories behind.
+        for entry in Mounts.mountTable().reversed() where entry.mountPoint == path || entry.mountPoint.hasPrefix(path + "/") {
+            umount2(entry.mountPoint, Int32(MNT_DETACH))
         }
         try? FileManager.default.removeItem(atPath: path)
     }

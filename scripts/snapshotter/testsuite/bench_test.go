@@ -4,7 +4,8 @@ package testsuite
 // snapshotter served by containerd's own snapshot service code (contrib/snapshotservice) in
 // this process, both reached through containerd's proxy client. Runs only with
 // STRATA_BENCH=1 (scripts/snapshotter/bench); prints medians and RSS figures. STRATA_BENCH_FILES
-// sets the number of files of the Usage snapshot (default 100,000).
+// sets the number of files of the Usage snapshot (default 100,000; 0 skips Usage), STRATA_BENCH_N
+// the rounds of Prepare, Commit and Remove (default 200).
 
 import (
 	"context"
@@ -49,9 +50,16 @@ func serveOverlay(t *testing.T, root string) (snapshots.Snapshotter, func()) {
 	return proxy.NewSnapshotter(snapshotsapi.NewSnapshotsClient(conn), "overlayfs"), func() { conn.Close(); server.Stop(); sn.Close() }
 }
 
-func median(d []time.Duration) time.Duration {
+func median(d []time.Duration) time.Duration { return quantile(d, 0.5) }
+
+// quantile is the value below which the fraction q of d lies (nearest rank).
+func quantile(d []time.Duration, q float64) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)/2]
+	i := int(q*float64(len(d)) + 0.5)
+	if i >= len(d) {
+		i = len(d) - 1
+	}
+	return d[i]
 }
 
 func rss(pid int) string {
@@ -68,33 +76,52 @@ func rss(pid int) string {
 	return strings.Join(out, ", ")
 }
 
-func latency(t *testing.T, name string, sn snapshots.Snapshotter, n int) {
+// timings holds one snapshotter's Prepare, Commit and Remove durations.
+type timings struct{ prepare, commit, remove []time.Duration }
+
+func (m *timings) print(name string) {
+	f := func(d []time.Duration) string {
+		return fmt.Sprintf("median %v p90 %v", median(d), quantile(d, 0.9))
+	}
+	fmt.Printf("BENCH %s: Prepare %s, Commit %s, Remove %s (n=%d)\n", name, f(m.prepare), f(m.commit), f(m.remove), len(m.prepare))
+}
+
+// latency times n rounds of Prepare (on a committed base), Commit and Remove on each
+// snapshotter, the snapshotters taking turns round by round so that both see the same load.
+func latency(t *testing.T, names []string, sns []snapshots.Snapshotter, n int) {
 	ctx := namespaces.WithNamespace(context.Background(), "bench")
-	if _, err := sn.Prepare(ctx, "base-tmp", ""); err != nil {
-		t.Fatal(err)
+	for _, sn := range sns {
+		if _, err := sn.Prepare(ctx, "base-tmp", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := sn.Commit(ctx, "base", "base-tmp"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := sn.Commit(ctx, "base", "base-tmp"); err != nil {
-		t.Fatal(err)
-	}
-	var prep, commit, remove []time.Duration
+	all := make([]timings, len(sns))
 	for i := 0; i < n; i++ {
 		k, c := fmt.Sprintf("k%d", i), fmt.Sprintf("c%d", i)
-		t0 := time.Now()
-		if _, err := sn.Prepare(ctx, k, "base"); err != nil {
-			t.Fatal(err)
+		for j, sn := range sns {
+			t0 := time.Now()
+			if _, err := sn.Prepare(ctx, k, "base"); err != nil {
+				t.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := sn.Commit(ctx, c, k); err != nil {
+				t.Fatal(err)
+			}
+			t2 := time.Now()
+			if err := sn.Remove(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			t3 := time.Now()
+			m := &all[j]
+			m.prepare, m.commit, m.remove = append(m.prepare, t1.Sub(t0)), append(m.commit, t2.Sub(t1)), append(m.remove, t3.Sub(t2))
 		}
-		t1 := time.Now()
-		if err := sn.Commit(ctx, c, k); err != nil {
-			t.Fatal(err)
-		}
-		t2 := time.Now()
-		if err := sn.Remove(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		t3 := time.Now()
-		prep, commit, remove = append(prep, t1.Sub(t0)), append(commit, t2.Sub(t1)), append(remove, t3.Sub(t2))
 	}
-	fmt.Printf("BENCH %s: Prepare median %v, Commit median %v, Remove median %v (n=%d)\n", name, median(prep), median(commit), median(remove), n)
+	for j := range sns {
+		all[j].print(names[j])
+	}
 }
 
 func usage(t *testing.T, name string, sn snapshots.Snapshotter, work string, files int) {
@@ -139,6 +166,9 @@ func TestBench(t *testing.T) {
 	if v := os.Getenv("STRATA_BENCH_FILES"); v != "" {
 		fmt.Sscan(v, &files)
 	}
+	if v := os.Getenv("STRATA_BENCH_N"); v != "" {
+		fmt.Sscan(v, &n)
+	}
 	dir := t.TempDir()
 	strataRoot := filepath.Join(dir, "strata", "root")
 	os.MkdirAll(strataRoot, 0o755)
@@ -149,12 +179,12 @@ func TestBench(t *testing.T) {
 	defer cleanup()
 	pid := strataPID(filepath.Join(dir, "strata"))
 	fmt.Printf("BENCH strata-snapshotter RSS idle: %s\n", rss(pid))
-	latency(t, "strata", sn, n)
-	usage(t, "strata", sn, dir, files)
-	fmt.Printf("BENCH strata-snapshotter RSS after: %s\n", rss(pid))
-
 	osn, ocleanup := serveOverlay(t, filepath.Join(dir, "overlayfs"))
 	defer ocleanup()
-	latency(t, "overlayfs", osn, n)
-	usage(t, "overlayfs", osn, dir, files)
+	latency(t, []string{"strata", "overlayfs"}, []snapshots.Snapshotter{sn, osn}, n)
+	if files > 0 {
+		usage(t, "strata", sn, dir, files)
+		usage(t, "overlayfs", osn, dir, files)
+	}
+	fmt.Printf("BENCH strata-snapshotter RSS after: %s\n", rss(pid))
 }
