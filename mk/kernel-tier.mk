@@ -17,8 +17,10 @@ KERNEL_TIER_BUNDLE ?= $(KERNEL_TIER_BUILD_DIR)/debug/StrataPackageTests.xctest
 KERNEL_TIER_FILTERS ?= KernelTier ^ProjectQuotaTests\. ^MountLabelTests\.
 KERNEL_TIER_RUN_FLAGS ?=
 # What the guest needs on this machine (it sees this machine's root read-only): the UML kernel
-# and its modules, XFS tools, the SELinux policy compiler, insmod, jq for the runner's counting.
-KERNEL_TIER_PACKAGES ?= user-mode-linux xfsprogs secilc selinux-utils policycoreutils kmod jq iproute2
+# and its modules, XFS tools, the SELinux policy compiler, insmod, jq for the runner's counting;
+# containerd, runc, umoci and busybox-static for the snapshotter's container tests in the guest.
+KERNEL_TIER_PACKAGES ?= user-mode-linux xfsprogs secilc selinux-utils policycoreutils kmod jq iproute2 \
+                        containerd runc umoci busybox-static
 
 .PHONY: kernel-test kernel-tier-deps kernel-tier-build kernel-tier-run
 

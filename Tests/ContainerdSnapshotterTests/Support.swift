@@ -13,11 +13,11 @@ import Glibc
 let runningAsRoot = getuid() == 0
 
 /// A fresh directory under /var/tmp (not tmpfs: overlay upper directories need xattrs the
-/// tests' filesystems all have), removed with whatever a failed test left mounted in it.
+/// tests' filesystems all have) or under `base`, removed with whatever a failed test left mounted in it.
 final class Scratch: @unchecked Sendable {
     let path: String
-    init(_ name: String = "snap") {
-        var template = Array("/var/tmp/strata-\(name)-XXXXXX".utf8CString)
+    init(_ name: String = "snap", in base: String = "/var/tmp") {
+        var template = Array("\(base)/strata-\(name)-XXXXXX".utf8CString)
         path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         // Searchable by anyone: a user-namespaced container's root (a high host ID) must reach
         // its rootfs under here.

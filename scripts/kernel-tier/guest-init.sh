@@ -65,6 +65,8 @@ for top in $keep_tops; do
     mkdir -p "/tmp/$top" && mount --bind "/run/host-tmp/$top" "/tmp/$top" || die "cannot bind /tmp/$top"
 done
 mount -t devpts devpts /dev/pts 2>/dev/null
+# runc (containerd's container tests) needs a cgroup hierarchy: the unified one, as on hosts.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null || say "warning: cannot mount cgroup2 on /sys/fs/cgroup"
 echo 1 > /proc/sys/kernel/sysrq
 
 # Modules tests may want: loop devices, and quota v2 (ext4 quotas).
