@@ -43,6 +43,11 @@ extension OverlayDriver {
     /// is mounted below it (deepest first), releases the quota project of its `diff`, then
     /// removes the tree. `mounts` is the mount table when the caller has read it already.
     ///
+    /// The removal never crosses a mount point (`EXDEV`), so without a table the mount table is
+    /// read only when the removal meets a mount below the directory: a plain removal (the common
+    /// case, and every Remove the containerd snapshotter serves) does not parse
+    /// `/proc/self/mountinfo`, whose size grows with the host's mounts.
+    ///
     /// It works by path, as mounts are found: what it deletes may be anywhere in a store
     /// (staging, a leftover inside a layer) or a stale probe's scratch directory.
     func deleteDiscarded(_ path: FilePath, mounts: [Mounts.Entry]? = nil) throws(Errno) {
@@ -51,13 +56,25 @@ extension OverlayDriver {
             do throws(Errno) { try cwd.remove(at: path) } catch .noSuchFileOrDirectory {}
             return
         }
-        let prefix = path.string + "/"
-        for entry in (mounts ?? Mounts.mountTable()).reversed() where entry.mountPoint.hasPrefix(prefix) {
-            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
-        }
+        if let mounts { Self.unmountAll(below: path, in: mounts) }
         if quota.isSupported {
             try? quota.release(path.appending(StoreLayout.diff))
         }
-        do throws(Errno) { try cwd.removeTree(at: path) } catch .noSuchFileOrDirectory {}
+        do throws(Errno) {
+            try cwd.removeTree(at: path)
+        } catch .noSuchFileOrDirectory {
+        } catch .improperLink {
+            // A mount below it (one made after the caller's table was read, or no table given).
+            Self.unmountAll(below: path, in: Mounts.mountTable())
+            do throws(Errno) { try cwd.removeTree(at: path) } catch .noSuchFileOrDirectory {}
+        }
+    }
+
+    /// Detaches every mount below `path` in `table`, deepest (latest) first.
+    private static func unmountAll(below path: FilePath, in table: [Mounts.Entry]) {
+        let prefix = path.string + "/"
+        for entry in table.reversed() where entry.mountPoint.hasPrefix(prefix) {
+            try? Mounts.unmount(FilePath(entry.mountPoint), flags: .detach)
+        }
     }
 }
