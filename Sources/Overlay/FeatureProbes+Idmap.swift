@@ -15,29 +15,27 @@ extension FeatureProbes {
     /// be made, the probe answers false.
     static func probeIdmappedLowers(_ scratch: FilePath) -> Bool {
         let cwd = FileDescriptor.currentWorkingDirectory
-        let root = scratch.appending("idmap")
-        for sub in ["", "lower", "upper", "work", "merged"] {
-            guard (try? cwd.makeDirectory(at: sub.isEmpty ? root : root.appending(sub))) != nil else { return false }
-        }
-        guard let f = try? cwd.open(at: root.appending("lower/f"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
+        guard let root = makeStack(scratch, "idmap") else { return false }
+        let lower = root.appending(StoreLayout.ProbeStack.lower1), merged = root.appending(StoreLayout.ProbeStack.merged)
+        guard let f = try? cwd.open(at: lower.appending("f"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
         else { return false }
         f.closeQuietly()
         do throws(Errno) {
             let range = UserNamespace.Range(inside: 0, outside: 100_000, count: 65536)
             let namespace = try UserNamespace(uidMap: [range], gidMap: [range])
-            let tree = try FileDescriptor.cloneMount(root.appending("lower"))
+            let tree = try FileDescriptor.cloneMount(lower)
             defer { tree.closeQuietly() }
             try tree.setIDMapping(userNamespace: namespace.descriptor)
             let context = try FileSystemContext(type: "overlay")
             try context.set("lowerdir+", "/proc/self/fd/\(tree.rawValue)")
-            try context.set("upperdir", root.appending("upper").string)
-            try context.set("workdir", root.appending("work").string)
+            try context.set("upperdir", root.appending(StoreLayout.ProbeStack.upper).string)
+            try context.set("workdir", root.appending(StoreLayout.ProbeStack.work).string)
             try context.create()
             let mount = try context.mount(attributes: [])
             defer { mount.closeQuietly() }
-            try mount.moveMount(to: root.appending("merged"))
-            defer { try? Mounts.unmount(root.appending("merged"), flags: .detach) }
-            return try cwd.status(at: root.appending("merged/f")).userID.rawValue == 100_000
+            try mount.moveMount(to: merged)
+            defer { try? Mounts.unmount(merged, flags: .detach) }
+            return try cwd.status(at: merged.appending("f")).userID.rawValue == 100_000
         } catch {
             return false
         }

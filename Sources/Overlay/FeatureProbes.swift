@@ -146,9 +146,9 @@ enum FeatureProbes {
     }
 
     /// Makes `<scratch>/<name>/{lower1,lower2,upper,work,merged}` and returns its path.
-    private static func makeStack(_ scratch: FilePath, _ name: String) -> FilePath? {
+    static func makeStack(_ scratch: FilePath, _ name: String) -> FilePath? {
         let root = scratch.appending(name)
-        for sub in ["", "lower1", "lower2", "upper", "work", "merged"] {
+        for sub in [""] + StoreLayout.ProbeStack.all {
             let p = sub.isEmpty ? root : root.appending(sub)
             guard (try? FileDescriptor.currentWorkingDirectory.makeDirectory(at: p, permissions: .init(rawValue: 0o755))) != nil
             else { return nil }
@@ -157,10 +157,10 @@ enum FeatureProbes {
     }
 
     private static func mountStack(_ root: FilePath, extra: String = "") -> Errno? {
-        let data = "lowerdir=\(root.appending("lower2").string):\(root.appending("lower1").string),"
-            + "upperdir=\(root.appending("upper").string),workdir=\(root.appending("work").string)" + extra
+        let data = "lowerdir=\(root.appending(StoreLayout.ProbeStack.lower2).string):\(root.appending(StoreLayout.ProbeStack.lower1).string),"
+            + "upperdir=\(root.appending(StoreLayout.ProbeStack.upper).string),workdir=\(root.appending(StoreLayout.ProbeStack.work).string)" + extra
         do throws(Errno) {
-            try Mounts.mount(source: "overlay", target: root.appending("merged"), type: "overlay", data: data)
+            try Mounts.mount(source: "overlay", target: root.appending(StoreLayout.ProbeStack.merged), type: "overlay", data: data)
             return nil
         } catch {
             return error
@@ -168,7 +168,7 @@ enum FeatureProbes {
     }
 
     private static func unmountStack(_ root: FilePath) {
-        try? Mounts.unmount(root.appending("merged"), flags: .detach)
+        try? Mounts.unmount(root.appending(StoreLayout.ProbeStack.merged), flags: .detach)
     }
 
     private static func probeMultipleLowers(_ scratch: FilePath) -> (ok: Bool, error: Errno?) {
@@ -188,26 +188,26 @@ enum FeatureProbes {
     private static func probeMetacopy(_ scratch: FilePath) -> Bool {
         guard let root = makeStack(scratch, "metacopy") else { return false }
         let cwd = FileDescriptor.currentWorkingDirectory
-        guard let f = try? cwd.open(at: root.appending("lower1/f"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
+        guard let f = try? cwd.open(at: root.appending(StoreLayout.ProbeStack.lower1).appending("f"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
         else { return false }
         f.closeQuietly()
         if mountStack(root, extra: ",metacopy=on") != nil { return false }
         defer { unmountStack(root) }
-        guard (try? cwd.changeMode(at: root.appending("merged/f"), permissions: .init(rawValue: 0o600))) != nil
+        guard (try? cwd.changeMode(at: root.appending(StoreLayout.ProbeStack.merged).appending("f"), permissions: .init(rawValue: 0o600))) != nil
         else { return false }
-        return attribute(root.appending("upper/f"), "trusted.overlay.metacopy") != nil
+        return attribute(root.appending(StoreLayout.ProbeStack.upper).appending("f"), "trusted.overlay.metacopy") != nil
     }
 
     private static func probeLowerdirAppend(_ scratch: FilePath) -> Bool {
         guard let root = makeStack(scratch, "append") else { return false }
         do throws(Errno) {
             let context = try FileSystemContext(type: "overlay")
-            try context.set("lowerdir+", root.appending("lower2").string)
-            try context.set("lowerdir+", root.appending("lower1").string)
+            try context.set("lowerdir+", root.appending(StoreLayout.ProbeStack.lower2).string)
+            try context.set("lowerdir+", root.appending(StoreLayout.ProbeStack.lower1).string)
             try context.create()
             let mount = try context.mount(readOnly: true)
             defer { mount.closeQuietly() }
-            try mount.moveMount(to: root.appending("merged"))
+            try mount.moveMount(to: root.appending(StoreLayout.ProbeStack.merged))
             unmountStack(root)
             return true
         } catch {
@@ -224,32 +224,32 @@ enum FeatureProbes {
         guard let root = makeStack(scratch, "nativediff") else { return "the probe directories could not be made" }
         let cwd = FileDescriptor.currentWorkingDirectory
         // lower2 (bottom) has d/f; lower1 has an opaque d hiding it.
-        guard (try? cwd.makeDirectory(at: root.appending("lower2/d"))) != nil,
-              let f = try? cwd.open(at: root.appending("lower2/d/f"), flags: O_WRONLY | O_CREAT, permissions: 0o644),
-              (try? cwd.makeDirectory(at: root.appending("lower1/d"))) != nil,
-              setAttribute(root.appending("lower1/d"), "trusted.overlay.opaque", Array("y".utf8)),
-              (try? cwd.makeDirectory(at: root.appending("lower2/r"))) != nil
+        guard (try? cwd.makeDirectory(at: root.appending(StoreLayout.ProbeStack.lower2).appending("d"))) != nil,
+              let f = try? cwd.open(at: root.appending(StoreLayout.ProbeStack.lower2).appending("d/f"), flags: O_WRONLY | O_CREAT, permissions: 0o644),
+              (try? cwd.makeDirectory(at: root.appending(StoreLayout.ProbeStack.lower1).appending("d"))) != nil,
+              setAttribute(root.appending(StoreLayout.ProbeStack.lower1).appending("d"), "trusted.overlay.opaque", Array("y".utf8)),
+              (try? cwd.makeDirectory(at: root.appending(StoreLayout.ProbeStack.lower2).appending("r"))) != nil
         else { return "the probe directories could not be made" }
         f.closeQuietly()
         if let error = mountStack(root) { return "the probe overlay did not mount (\(error))" }
         defer { unmountStack(root) }
-        guard let g = try? cwd.open(at: root.appending("merged/d/g"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
+        guard let g = try? cwd.open(at: root.appending(StoreLayout.ProbeStack.merged).appending("d/g"), flags: O_WRONLY | O_CREAT, permissions: 0o644)
         else { return "a file could not be created in the probe overlay" }
         g.closeQuietly()
         // Copying d up must not copy the lower's opaque mark (kernels before 4.8 did): the upper
         // d would then hide d's contents in every layer below, which a diff cannot express.
-        if attribute(root.appending("upper/d"), "trusted.overlay.opaque") != nil {
+        if attribute(root.appending(StoreLayout.ProbeStack.upper).appending("d"), "trusted.overlay.opaque") != nil {
             return "the opaque mark is wrongly copied up (kernel before 4.8)"
         }
         do throws(Errno) {
             // A directory only a lower layer holds: renaming it needs a redirect.
-            try cwd.rename(root.appending("merged/r"), to: root.appending("merged/e"))
+            try cwd.rename(root.appending(StoreLayout.ProbeStack.merged).appending("r"), to: root.appending(StoreLayout.ProbeStack.merged).appending("e"))
         } catch .improperLink {
             return nil  // EXDEV: redirect_dir is off, renames of lower directories are refused
         } catch {
             return "renaming a directory in the probe overlay failed (\(error))"
         }
-        if attribute(root.appending("upper/e"), "trusted.overlay.redirect") != nil {
+        if attribute(root.appending(StoreLayout.ProbeStack.upper).appending("e"), "trusted.overlay.redirect") != nil {
             return "redirect_dir is on"
         }
         return nil

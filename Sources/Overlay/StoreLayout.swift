@@ -91,6 +91,13 @@ final class StoreLayout: @unchecked Sendable, Hashable {
         static let all = [tree, upper, work, merged]
     }
 
+    /// A feature probe's scratch overlay stack, `<probe>/<name>/{lower1,lower2,upper,work,merged}`
+    /// (the probe directory is named with `probePrefix`).
+    enum ProbeStack {
+        static let lower1 = "lower1", lower2 = "lower2", upper = "upper", work = "work", merged = "merged"
+        static let all = [lower1, lower2, upper, work, merged]
+    }
+
     /// A differ's staging directory: the tree it fills, and the lock its driver holds.
     enum DifferStaging {
         static let prefix = "differ-"
