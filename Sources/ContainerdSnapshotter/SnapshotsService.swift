@@ -78,29 +78,29 @@ public struct SnapshotsService: Containerd_Services_Snapshots_V1_Snapshots.Simpl
 
     public func prepare(request: Containerd_Services_Snapshots_V1_PrepareSnapshotRequest,
                         context: ServerContext) async throws -> Containerd_Services_Snapshots_V1_PrepareSnapshotResponse {
-        let specs = try call("Prepare") { [snapshotter] () throws(StorageError) in
+        try respond("Prepare") { [snapshotter] () throws(StorageError) in
             try snapshotter.prepare(key: request.key, parent: request.parent, labels: request.labels)
         }
-        var response = Containerd_Services_Snapshots_V1_PrepareSnapshotResponse()
-        response.mounts = Self.mounts(specs)
-        return response
     }
 
     public func view(request: Containerd_Services_Snapshots_V1_ViewSnapshotRequest,
                      context: ServerContext) async throws -> Containerd_Services_Snapshots_V1_ViewSnapshotResponse {
-        let specs = try call("View") { [snapshotter] () throws(StorageError) in
+        try respond("View") { [snapshotter] () throws(StorageError) in
             try snapshotter.view(key: request.key, parent: request.parent, labels: request.labels)
         }
-        var response = Containerd_Services_Snapshots_V1_ViewSnapshotResponse()
-        response.mounts = Self.mounts(specs)
-        return response
     }
 
     public func mounts(request: Containerd_Services_Snapshots_V1_MountsRequest,
                        context: ServerContext) async throws -> Containerd_Services_Snapshots_V1_MountsResponse {
-        let specs = try call("Mounts") { [snapshotter] () throws(StorageError) in try snapshotter.mounts(key: request.key) }
-        var response = Containerd_Services_Snapshots_V1_MountsResponse()
-        response.mounts = Self.mounts(specs)
+        try respond("Mounts") { [snapshotter] () throws(StorageError) in try snapshotter.mounts(key: request.key) }
+    }
+
+    /// A response carrying the mounts `body` returns (Prepare, View, Mounts).
+    private func respond<Response: MountsResponse>(
+        _ name: String, _ body: () throws(StorageError) -> [MountSpec]
+    ) throws -> Response {
+        var response = Response()
+        response.mounts = Self.mounts(try call(name, body))
         return response
     }
 
@@ -167,3 +167,13 @@ public struct SnapshotsService: Containerd_Services_Snapshots_V1_Snapshots.Simpl
         return Google_Protobuf_Empty()
     }
 }
+
+/// The responses that carry a snapshot's mounts.
+protocol MountsResponse {
+    init()
+    var mounts: [Containerd_Types_Mount] { get set }
+}
+
+extension Containerd_Services_Snapshots_V1_PrepareSnapshotResponse: MountsResponse {}
+extension Containerd_Services_Snapshots_V1_ViewSnapshotResponse: MountsResponse {}
+extension Containerd_Services_Snapshots_V1_MountsResponse: MountsResponse {}
