@@ -56,8 +56,12 @@ private struct WriteOutcome {
     private func value(after prefix: String) -> Int? {
         output.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
     }
+    /// The container's shell script. It waits a second before it exits: when the task exits,
+    /// ctr's `Task.Delete` closes and cancels its copy of the container's output at once, so
+    /// the last lines of a process that exits right after writing them can be lost (seen once
+    /// in CI: dd's lines arrived, the two after them did not).
     static func script(mebibytes count: Int) -> String {
-        "dd if=/dev/zero of=/big bs=1M count=\(count) 2>&1; echo \"dd status $?\"; busybox stat -c 'size %s' /big"
+        "dd if=/dev/zero of=/big bs=1M count=\(count) 2>&1; echo \"dd status $?\"; busybox stat -c 'size %s' /big; sleep 1"
     }
 }
 
